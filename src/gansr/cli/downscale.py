@@ -1,0 +1,60 @@
+"""``gansr-downscale``: write MATLAB-exact bicubic LR images of a folder of HR images.
+
+Each HR image is cropped (bottom/right) to a multiple of the scale, then down-scaled with MATLAB
+``imresize(uint8_img, 1/s, 'bicubic')`` semantics (gansr.data.imresize, METHODS.md 2.8) and saved as PNG named
+``<stem>x{s}.png`` (the EDSR/SwinIR ``LR_bicubic/X{s}`` convention).
+
+Example::
+
+    gansr-downscale --hr datasets/Set14/HR --out datasets/Set14/LR_bicubic/X4 --scale 4
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from gansr.data.datasets import make_lr
+from gansr.data.image_io import DatasetNotFoundError, ImageReadError, list_images, read_image, write_image
+from gansr.data.transforms import mod_crop
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gansr-downscale",
+        description="Write MATLAB-exact bicubic LR PNGs (uint8 imresize) of every image in an HR folder.",
+    )
+    parser.add_argument("--hr", required=True, type=Path, help="folder of HR images")
+    parser.add_argument("--out", required=True, type=Path, help="output folder for the LR PNGs")
+    parser.add_argument("--scale", type=int, default=4, help="down-scaling factor (default 4)")
+    parser.add_argument("--suffix", default=None,
+                        help="appended to the file stem (default 'x<scale>', e.g. babyx4.png; '' keeps the stem)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    suffix = f"x{args.scale}" if args.suffix is None else args.suffix
+    try:
+        files = list_images(args.hr)
+        cropped = []
+        for path in tqdm(files, desc=f"downscale x{args.scale}", unit="img"):
+            hr = read_image(path)
+            hr_mod = mod_crop(hr, args.scale)
+            if hr_mod.shape != hr.shape:
+                cropped.append(f"{path.name} {hr.shape[1]}x{hr.shape[0]} -> {hr_mod.shape[1]}x{hr_mod.shape[0]}")
+            write_image(args.out / f"{path.stem}{suffix}.png", make_lr(hr_mod, args.scale))
+    except (DatasetNotFoundError, ImageReadError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if cropped:
+        print(f"note: {len(cropped)} HR image(s) cropped to a multiple of {args.scale} before down-scaling "
+              f"(crop them the same way when comparing with the LR): " + "; ".join(cropped))
+    print(f"wrote {len(files)} LR image(s) to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""gansr-interpolate: ESRGAN network interpolation ``(1 - alpha) * PSNR + alpha * GAN`` per tensor
+([ESR] ``net_interp.py``; METHODS.md 2.6).
+
+    gansr-interpolate --a RRDB_PSNR_x4.pth --b RRDB_ESRGAN_x4.pth --alpha 0.8 --out interp_08.pth
+
+Both files are converted to gansr key names first (any scheme/wrapping ``gansr-convert`` reads), so an old-arch
+PSNR model blends with a new-arch GAN model. The output is a gansr-named state dict.
+"""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from gansr.utils.checkpoint import CheckpointMismatchError, read_state_dict
+
+
+def interpolate_state_dicts(
+    a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor], alpha: float
+) -> dict[str, torch.Tensor]:
+    """``(1 - alpha) * a[k] + alpha * b[k]`` for every floating-point tensor; alpha 0 gives ``a``, 1 gives ``b``
+    exactly. Integer tensors (BatchNorm's ``num_batches_tracked``) come from ``b`` when alpha >= 0.5, else ``a``.
+
+    Raises:
+        ValueError: alpha outside [0, 1].
+        CheckpointMismatchError: the key sets or shapes differ (naming the first few).
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+    shapes = [f"{k} {tuple(a[k].shape)} vs {tuple(b[k].shape)}" for k in a if k in b and a[k].shape != b[k].shape]
+    if only_a or only_b or shapes:
+        raise CheckpointMismatchError(
+            "the two networks differ (interpolation needs the same architecture): "
+            f"only in a: {only_a[:3]}; only in b: {only_b[:3]}; other shapes: {shapes[:3]}"
+        )
+    blended = {}
+    for k, va in a.items():
+        vb = b[k]
+        if va.is_floating_point():
+            blended[k] = (1.0 - alpha) * va + alpha * vb.to(va.dtype)
+        else:
+            blended[k] = (vb if alpha >= 0.5 else va).clone()
+    return blended
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="gansr-interpolate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--a", required=True, help="the PSNR-oriented model (alpha = 0)")
+    parser.add_argument("--b", required=True, help="the GAN model (alpha = 1)")
+    parser.add_argument("--alpha", type=float, required=True, help="weight of --b in [0, 1] (ESRGAN uses 0.8)")
+    parser.add_argument("--out", required=True, help="output .pth (gansr key names)")
+    parser.add_argument("--key", default=None, help="entry holding the weights in both files (params, params_ema, ...)")
+    args = parser.parse_args(argv)
+
+    blended = interpolate_state_dicts(read_state_dict(args.a, args.key), read_state_dict(args.b, args.key), args.alpha)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(blended, args.out)
+    print(f"{args.out}: (1 - {args.alpha}) * {args.a} + {args.alpha} * {args.b}, {len(blended)} tensors")
+
+
+if __name__ == "__main__":
+    main()

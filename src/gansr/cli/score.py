@@ -1,0 +1,186 @@
+"""``gansr-score``: score a folder of SR images against a folder of HR images (PSNR/SSIM, LPIPS, NIQE, Ma, PI, RMSE).
+
+    gansr-score --sr results/Set5 --hr datasets/Set5/HR --scale 4 --metrics psnr_y,ssim_y,lpips --out scores.json
+
+Matching (SR file -> HR file, by file stem): an SR file matches the HR file with the same stem, otherwise the HR file
+whose stem is the longest prefix of the SR stem that is followed by a separator: ``_``, ``-``, ``.``, a space, or
+``x``/``X`` plus a digit (a scale tag). So ``baby_x4_SR.png``, ``babyx4.png`` and ``baby_ESRGAN.png`` all match
+``baby.png``, while ``img_10_SR.png`` matches ``img_10.png`` and not ``img_1.png``. Stems are case-sensitive. SR or HR
+files left unmatched are listed in a warning; no match at all is an error.
+
+Sizes: the HR image is cropped top-left to the SR size when it is larger by less than ``--scale`` pixels in each
+dimension (SR of a mod-cropped LR; a note is printed); any other size difference is an error naming both files.
+
+Conventions (written to the JSON under "conventions"): images read as 8-bit RGB; PSNR/SSIM/RMSE shave
+``--crop-border`` pixels (default: the scale) before the MATLAB ``rgb2ycbcr`` Y conversion; SSIM is Wang 2003
+(``ssim_index.m``); LPIPS AlexNet ``--lpips-version`` on [-1,1] inputs, no crop; NIQE/Ma/PI on the rounded Y channel
+with ``--nr-crop-border`` (default 0, FASRGAN's script); PI = ((10 - Ma) + NIQE) / 2; the RMSE of a set is
+sqrt(mean MSE) (PIRM 2018). JSON: ``{"metrics": {name: mean}, "images": [{"name", "hr", name: value}],
+"conventions": {...}}``; infinite values (PSNR of identical images) are written as null.
+
+Weights: LPIPS needs torchvision's ``alexnet-owt-7be5be79.pth`` in the torch hub checkpoints folder; NIQE/Ma/PI need
+``niqe_modelparameters.mat`` / ``NRQM_model.mat`` in ``$GANSR_CACHE`` (default ``~/.cache/gansr/weights``) or the files
+given with ``--niqe-params`` / ``--ma-params``; offline, a missing file stops the run with its name and folder.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from pathlib import Path
+
+import torch
+
+from gansr.data.image_io import ImageReadError, list_images, read_image, to_tensor
+from gansr.metrics import build_metrics
+from gansr.utils.weights import MissingWeightError
+
+_SEPARATOR = re.compile(r"[_\-. ]|[xX]\d")
+
+
+def match_hr_stem(sr_stem: str, hr_stems: list[str]) -> str | None:
+    """The HR stem an SR stem belongs to (see the module docstring), or ``None``."""
+    if sr_stem in hr_stems:
+        return sr_stem
+    candidates = [h for h in hr_stems if sr_stem.startswith(h) and _SEPARATOR.match(sr_stem, len(h))]
+    return max(candidates, key=len, default=None)
+
+
+def match_files(sr_files: list[Path], hr_files: list[Path]) -> tuple[list[tuple[Path, Path]], list[Path], list[Path]]:
+    """Pair SR files with HR files by stem: ``(pairs, unmatched_sr, unmatched_hr)``; pairs in SR name order."""
+    hr_by_stem = {p.stem: p for p in hr_files}
+    pairs, unmatched_sr = [], []
+    for sr in sorted(sr_files):
+        stem = match_hr_stem(sr.stem, list(hr_by_stem))
+        if stem is None:
+            unmatched_sr.append(sr)
+        else:
+            pairs.append((sr, hr_by_stem[stem]))
+    used = {hr for _, hr in pairs}
+    return pairs, unmatched_sr, [hr for hr in hr_files if hr not in used]
+
+
+def align_hr(sr: torch.Tensor, hr: torch.Tensor, scale: int, sr_path: Path, hr_path: Path) -> torch.Tensor:
+    """Crop ``hr (3,H,W)`` top-left to ``sr (3,h,w)`` when ``0 <= H-h < scale`` and ``0 <= W-w < scale``."""
+    (h, w), (hh, hw) = sr.shape[-2:], hr.shape[-2:]
+    if (h, w) == (hh, hw):
+        return hr
+    if 0 <= hh - h < scale and 0 <= hw - w < scale:
+        print(f"note: {hr_path.name} is {hh}x{hw}, cropped top-left to the SR size {h}x{w} of {sr_path.name}")
+        return hr[:, :h, :w]
+    raise ValueError(
+        f"size mismatch: SR {sr_path} is {h}x{w} but HR {hr_path} is {hh}x{hw} (HR may only be larger by less than "
+        f"the scale {scale}); check --scale and that the SR images come from these HR images"
+    )
+
+
+def _conventions(args: argparse.Namespace, names: list[str]) -> dict[str, object]:
+    conventions: dict[str, object] = {
+        "scale": args.scale,
+        "input": "8-bit RGB files",
+        "matching": "SR stem == HR stem, or longest HR stem prefix followed by _ - . space or x<digit>",
+    }
+    if {"psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "rmse"} & set(names):
+        conventions["crop_border"] = args.crop_border
+        conventions["y_channel"] = "MATLAB rgb2ycbcr Y (16 + 65.481R + 128.553G + 24.966B), float64, not rounded, " \
+                                   "after the border crop"
+        conventions["psnr"] = "10 log10(255^2 / MSE) per image, mean over images"
+        conventions["ssim"] = "Wang 2003 ssim_index: 11x11 Gaussian sigma 1.5, K1 0.01, K2 0.03, L 255, valid, " \
+                              "no down-sampling; RGB = mean over channels"
+    if "rmse" in names:
+        conventions["rmse"] = "PIRM 2018: rounded Y, sqrt(mean over images of MSE)"
+    if "lpips" in names:
+        conventions["lpips"] = {"net": "alex", "version": args.lpips_version, "input_range": "[-1, 1]", "crop_border": 0}
+    if {"niqe", "ma", "pi"} & set(names):
+        conventions["no_reference"] = {
+            "crop_border": args.nr_crop_border,
+            "channel": "MATLAB rgb2ycbcr Y of the uint8 image (rounded)",
+            "niqe": "96x96 blocks, LIVE pristine parameters, pyiqa 0.1.16 niqe",
+            "ma": "Ma et al. 2017 (NRQM), pyiqa 0.1.16 nrqm with NRQM_model.mat",
+            "pi": "((10 - Ma) + NIQE) / 2 (PIRM 2018)",
+        }
+    return conventions
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _format_table(rows: list[dict[str, object]], means: dict[str, float], names: list[str]) -> str:
+    width = max(len("mean"), *(len(str(row["name"])) for row in rows))
+    fmt = lambda v: f"{v:>10.4f}" if v is not None else f"{'inf':>10}"  # noqa: E731
+    lines = [f"{'image':<{width}} " + " ".join(f"{n:>10}" for n in names)]
+    lines += [f"{row['name']:<{width}} " + " ".join(fmt(row[n]) for n in names) for row in rows]
+    lines.append(f"{'mean':<{width}} " + " ".join(fmt(_finite(means[n])) for n in names))
+    return "\n".join(lines)
+
+
+def score_folders(args: argparse.Namespace) -> dict[str, object]:
+    """Score the SR folder against the HR folder; returns the JSON document."""
+    names = [n.strip() for n in args.metrics.split(",") if n.strip()]
+    pairs, unmatched_sr, unmatched_hr = match_files(list_images(args.sr), list_images(args.hr))
+    if not pairs:
+        raise ValueError(f"no SR file in {args.sr} matches an HR file in {args.hr} (matching by file stem, see --help)")
+    if unmatched_sr or unmatched_hr:
+        print(f"warning: unmatched SR files: {[p.name for p in unmatched_sr]}; HR files without SR: "
+              f"{[p.name for p in unmatched_hr]}", file=sys.stderr)
+    metrics = build_metrics(names, crop_border=args.crop_border, lpips_version=args.lpips_version,
+                            nr_crop_border=args.nr_crop_border, niqe_params_path=args.niqe_params,
+                            ma_params_path=args.ma_params)
+    rows: list[dict[str, object]] = []
+    for sr_path, hr_path in pairs:
+        sr = to_tensor(read_image(sr_path))
+        hr = align_hr(sr, to_tensor(read_image(hr_path)), args.scale, sr_path, hr_path)
+        row: dict[str, object] = {"name": sr_path.name, "hr": hr_path.name}
+        for name, metric in metrics.items():
+            values = metric.score(sr[None], hr[None])
+            metric.accumulate(values)
+            row[name] = _finite(float(values[0]))
+        rows.append(row)
+    means = {name: float(metric.compute()) for name, metric in metrics.items()}
+    print(_format_table(rows, means, names))
+    return {"metrics": {n: _finite(v) for n, v in means.items()}, "images": rows,
+            "conventions": _conventions(args, names)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gansr-score", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sr", required=True, type=Path, help="folder of super-resolved images")
+    parser.add_argument("--hr", required=True, type=Path, help="folder of ground-truth HR images")
+    parser.add_argument("--scale", type=int, default=4, help="SR scale factor (default: %(default)s)")
+    parser.add_argument("--metrics", default="psnr_y,ssim_y",
+                        help="comma-separated: psnr_y,ssim_y,psnr_rgb,ssim_rgb,rmse,lpips,niqe,ma,pi "
+                             "(default: %(default)s)")
+    parser.add_argument("--crop-border", type=int, default=None,
+                        help="border shaved by PSNR/SSIM/RMSE (default: the scale)")
+    parser.add_argument("--nr-crop-border", type=int, default=0,
+                        help="border shaved by NIQE/Ma/PI (default: %(default)s, as FASRGAN's PI script)")
+    parser.add_argument("--lpips-version", default="0.1", choices=("0.1", "0.0"),
+                        help="LPIPS linear weights; FASRGAN's tables used 0.0 (default: %(default)s)")
+    parser.add_argument("--niqe-params", type=Path, default=None,
+                        help="NIQE modelparameters.mat (default: niqe_modelparameters.mat in $GANSR_CACHE)")
+    parser.add_argument("--ma-params", type=Path, default=None,
+                        help="Ma et al. NRQM_model.mat (default: NRQM_model.mat in $GANSR_CACHE)")
+    parser.add_argument("--out", type=Path, default=None, help="write the scores as JSON to this file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.crop_border is None:
+        args.crop_border = args.scale
+    try:
+        document = score_folders(args)
+    except (MissingWeightError, ImageReadError, FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"gansr-score: error: {err}") from None
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
+        print(f"scores written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

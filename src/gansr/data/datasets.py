@@ -1,0 +1,220 @@
+"""Paired LR/HR datasets built from a folder of HR images.
+
+The LR image of every HR image is MATLAB ``imresize(uint8_hr, 1/s, 'bicubic')`` of the whole mod-cropped HR
+image (METHODS.md 1.7 / 2.8: FASRGAN ``scripts/generate_mod_LR_bic.m``, the EDSR/SwinIR ``LR_bicubic/X{s}``
+benchmark convention). It is made once and cached as ``<stem>x{s}.png``, so an item costs two PNG reads
+(HR and LR) plus a crop — never a resize.
+
+Where the LR images live (first match wins; ``leaf`` is ``X{s}``, or ``X{s}_mod{m}`` when ``mod != scale``):
+
+1. ``<hr_dir>/../LR_bicubic/<leaf>`` when it already holds ``<stem>x{s}.png`` for every HR image (the layout of
+   the EDSR/SwinIR benchmark packages; such a folder is only read);
+2. ``lr_cache_dir`` when given;
+3. ``<hr_dir>/../LR_bicubic/<leaf>`` when that location is writable (its permission bits allow writing);
+4. ``$GANSR_CACHE/lr/<name>/<leaf>`` (default ``~/.cache/gansr/lr/<name>/<leaf>``).
+
+The datasets do no file I/O in ``__init__`` (Hydra can build them before the data exist); :meth:`prepare` lists
+the images, checks them and writes the missing LR files. ``SRDataModule`` calls it in ``prepare_data`` and
+``setup``; ``len()``/indexing call it on first use.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from gansr.data.image_io import list_images, read_image, to_tensor, write_image
+from gansr.data.imresize import imresize_uint8
+from gansr.data.transforms import augment as augment_pair
+from gansr.data.transforms import mod_crop, paired_random_crop, random_augment_flags
+
+__all__ = ["HRFolderDataset", "default_cache_dir", "lr_file_name", "make_lr"]
+
+
+def default_cache_dir() -> Path:
+    """The gansr cache folder: ``$GANSR_CACHE`` if set, else ``~/.cache/gansr``."""
+    return Path(os.environ.get("GANSR_CACHE") or Path.home() / ".cache" / "gansr")
+
+
+def lr_file_name(stem: str, scale: int) -> str:
+    """Benchmark LR naming: ``baby`` -> ``babyx4.png``."""
+    return f"{stem}x{scale}.png"
+
+
+def make_lr(hr: np.ndarray, scale: int) -> np.ndarray:
+    """MATLAB-exact bicubic LR of an already mod-cropped HR image: ``(s*h,s*w,3)`` uint8 -> ``(h,w,3)`` uint8."""
+    return imresize_uint8(hr, 1 / scale)
+
+
+def _writable(folder: Path) -> bool:
+    """True when ``folder`` (or its nearest existing ancestor) may be written to.
+
+    Permission bits are checked as well as ``os.access`` so that read-only data folders stay untouched when
+    running as root (who may write anywhere).
+    """
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            return False
+        probe = probe.parent
+    return os.access(probe, os.W_OK) and bool(probe.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+@dataclass(frozen=True)
+class _Pair:
+    hr: Path
+    lr: Path
+    name: str
+
+
+class HRFolderDataset(Dataset):
+    """HR images of a folder paired with their MATLAB-bicubic LR images.
+
+    Items: ``{"lr": (3,h,w), "hr": (3,s*h,s*w), "name": str}``, float32 RGB in [0,1].
+    ``patch_size=None``: whole images, HR mod-cropped to ``mod`` (validation/test).
+    ``patch_size=P``: a random aligned crop, HR ``(3,P,P)`` and LR ``(3,P/s,P/s)``, flipped/transposed when
+    ``augment`` (METHODS.md 1.7).
+
+    Args:
+        name: dataset name (logged metric names ``val/<name>/psnr``; LR cache sub-folder).
+        hr_dir: folder of HR images (png/jpg/jpeg/bmp/tif/webp; non-RGB files are converted with a warning).
+        scale: SR factor s.
+        patch_size: HR training patch size (a multiple of ``scale``), or None for whole images.
+        augment: random hflip, vflip and transpose, each p = 0.5.
+        mod: HR images are cropped (bottom/right) to a multiple of ``mod`` (a multiple of ``scale``;
+            default ``scale``). FASRGAN's evaluation used ``mod=12`` ("GTmod12", METHODS.md 1.8).
+        lr_cache_dir: folder for the cached LR PNGs (see the module docstring for the default).
+        repeat: each epoch visits every image ``repeat`` times (BasicSR ``dataset_enlarge_ratio``).
+        hint: how to get the data; appended to the error when ``hr_dir`` is missing or empty.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        hr_dir: str | os.PathLike,
+        scale: int,
+        patch_size: int | None = None,
+        augment: bool = False,
+        mod: int | None = None,
+        lr_cache_dir: str | os.PathLike | None = None,
+        repeat: int = 1,
+        hint: str = "",
+    ):
+        super().__init__()
+        self.name = name
+        self.hr_dir = Path(hr_dir).expanduser()
+        self.scale = int(scale)
+        self.patch_size = None if patch_size is None else int(patch_size)
+        self.augment = bool(augment)
+        self.mod = self.scale if mod is None else int(mod)
+        self.lr_cache_dir = None if lr_cache_dir is None else Path(lr_cache_dir).expanduser()
+        self.repeat = int(repeat)
+        self.hint = hint
+        if self.scale < 1:
+            raise ValueError(f"{name}: scale must be a positive integer, got {scale}")
+        if self.mod % self.scale:
+            raise ValueError(f"{name}: mod={self.mod} must be a multiple of scale={self.scale}")
+        if self.patch_size is not None and (self.patch_size < self.scale or self.patch_size % self.scale):
+            raise ValueError(f"{name}: patch_size={self.patch_size} must be a positive multiple of scale={self.scale}")
+        if self.repeat < 1:
+            raise ValueError(f"{name}: repeat must be >= 1, got {repeat}")
+        self._pairs: list[_Pair] | None = None
+
+    # ------------------------------------------------------------------ preparation
+    @property
+    def lr_leaf(self) -> str:
+        return f"X{self.scale}" if self.mod == self.scale else f"X{self.scale}_mod{self.mod}"
+
+    def _resolve_lr_dir(self, stems: list[str]) -> Path:
+        sibling = self.hr_dir.parent / "LR_bicubic" / self.lr_leaf
+        if sibling.is_dir() and all((sibling / lr_file_name(s, self.scale)).is_file() for s in stems):
+            return sibling
+        if self.lr_cache_dir is not None:
+            return self.lr_cache_dir
+        if _writable(sibling):
+            return sibling
+        return default_cache_dir() / "lr" / self.name / self.lr_leaf
+
+    def prepare(self) -> None:
+        """List and check the HR images, then write every missing LR image (idempotent, safe to call twice).
+
+        Raises:
+            DatasetNotFoundError: ``hr_dir`` is missing or holds no images.
+            ValueError: two files share a stem, or images are smaller than the patch (all named at once).
+            ImageReadError: an HR image that needs its LR made cannot be read.
+        """
+        if self._pairs is not None:
+            return
+        files = list_images(self.hr_dir, hint=self.hint)
+        stems = [f.stem for f in files]
+        dupes = sorted({s for s in stems if stems.count(s) > 1})
+        if dupes:
+            raise ValueError(f"{self.name}: files in {self.hr_dir} share a name stem ({', '.join(dupes)}); rename them")
+        if self.patch_size is not None:
+            self._check_patch_fits(files)
+        lr_dir = self._resolve_lr_dir(stems)
+        pairs = [_Pair(f, lr_dir / lr_file_name(f.stem, self.scale), f.stem) for f in files]
+        missing = [p for p in pairs if not p.lr.is_file()]
+        for pair in tqdm(missing, desc=f"{self.name}: making LR x{self.scale} in {lr_dir}", disable=len(missing) < 20):
+            hr = mod_crop(read_image(pair.hr), self.mod)
+            write_image(pair.lr, make_lr(hr, self.scale))
+        self._pairs = pairs
+
+    def _check_patch_fits(self, files: list[Path]) -> None:
+        too_small = []
+        for f in files:
+            try:
+                with Image.open(f) as im:
+                    w, h = im.size
+            except OSError:
+                continue  # unreadable files are reported with their name when read
+            if h - h % self.mod < self.patch_size or w - w % self.mod < self.patch_size:
+                too_small.append(f"{f} ({w}x{h})")
+        if too_small:
+            raise ValueError(
+                f"{self.name}: {len(too_small)} image(s) smaller than the HR patch "
+                f"{self.patch_size}x{self.patch_size}: {'; '.join(too_small)}. Remove them or lower data.patch_size"
+            )
+
+    @property
+    def pairs(self) -> list[_Pair]:
+        """``(hr_path, lr_path, name)`` of every image (prepares the dataset on first use)."""
+        self.prepare()
+        assert self._pairs is not None
+        return self._pairs
+
+    @property
+    def lr_dir(self) -> Path:
+        return self.pairs[0].lr.parent
+
+    # ------------------------------------------------------------------ items
+    def __len__(self) -> int:
+        return len(self.pairs) * self.repeat
+
+    def __getitem__(self, index: int) -> dict:
+        pair = self.pairs[index % len(self.pairs)]
+        hr = mod_crop(read_image(pair.hr), self.mod)
+        lr = read_image(pair.lr)
+        if hr.shape[0] != lr.shape[0] * self.scale or hr.shape[1] != lr.shape[1] * self.scale:
+            raise ValueError(
+                f"{pair.lr} is {lr.shape[1]}x{lr.shape[0]} but {pair.hr} mod-cropped to {self.mod} is "
+                f"{hr.shape[1]}x{hr.shape[0]}; delete the stale LR file (it is made again)"
+            )
+        if self.patch_size is not None:
+            rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
+            lr, hr = paired_random_crop(lr, hr, self.patch_size // self.scale, self.scale, rng, name=str(pair.hr))
+            if self.augment:
+                lr, hr = augment_pair(lr, hr, *random_augment_flags(rng))
+        return {"lr": to_tensor(lr), "hr": to_tensor(hr), "name": pair.name}
+
+    def __repr__(self) -> str:
+        crop = "full images" if self.patch_size is None else f"patch {self.patch_size}"
+        return f"{type(self).__name__}(name={self.name!r}, hr_dir={str(self.hr_dir)!r}, x{self.scale}, {crop})"
+

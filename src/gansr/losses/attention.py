@@ -1,0 +1,51 @@
+"""FASRGAN fine-grained attention loss (METHODS.md 1.4 step 7; [FA] ``models/FASRGAN_model.py``).
+
+The UNet discriminator's per-pixel map on SR, ``M_f = sigmoid(map_fake)``, says where SR already looks real;
+pixels it finds fake (small ``M_f``) get a larger L1 weight ``1 − M_f``. The weight is detached: the
+attention loss trains G only and sends no gradient into D.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class FineGrainedAttentionLoss(nn.Module):
+    """``weight * mean_{b,c,h,w}[(1 − sigmoid(map_fake)).detach() ⊙ |sr − hr|]``.
+
+    Shapes: sr, hr ``(B,C,H,W)``; fake_map_logits ``(B,C,H,W)`` or ``(B,1,H,W)`` (broadcast over channels)
+    -> scalar (already weighted). FASRGAN: weight 5e-2 (FA+Fs-SRGAN: 1e-2), 3-channel map.
+    """
+
+    def __init__(self, weight: float = 5e-2) -> None:
+        super().__init__()
+        self.weight = float(weight)
+
+    @staticmethod
+    def attention_weights(map_logits: torch.Tensor) -> torch.Tensor:
+        """``(1 − sigmoid(map_logits)).detach()``, values in [0,1], same shape, no gradient."""
+        return (1 - torch.sigmoid(map_logits)).detach()
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor, fake_map_logits: torch.Tensor) -> torch.Tensor:
+        if sr.shape != hr.shape:
+            raise ValueError(
+                f"FineGrainedAttentionLoss needs sr and hr of the same shape, got {tuple(sr.shape)} and "
+                f"{tuple(hr.shape)}"
+            )
+        m = fake_map_logits
+        if (
+            m.ndim != 4
+            or m.shape[0] != sr.shape[0]
+            or m.shape[2:] != sr.shape[2:]
+            or m.shape[1] not in (1, sr.shape[1])
+        ):
+            raise ValueError(
+                f"FineGrainedAttentionLoss: map logits {tuple(m.shape)} do not broadcast to SR {tuple(sr.shape)}; "
+                f"the discriminator map needs shape (B,{sr.shape[1]} or 1,H,W) matching the SR patch "
+                f"(set the UNet discriminator out_channels to {sr.shape[1]} and input_size to the HR patch size)"
+            )
+        return self.weight * (self.attention_weights(m) * (sr - hr).abs()).mean()
+
+    def extra_repr(self) -> str:
+        return f"weight={self.weight}"

@@ -1,0 +1,32 @@
+"""Image-quality metrics with the conventions of the SR papers (METHODS.md 1.8, 2.7).
+
+Plain per-image functions on ``(B,3,H,W)`` RGB tensors in [0,1] (``quantize`` first for 8-bit numbers)::
+
+    from gansr.metrics import quantize, psnr, ssim, rgb2y
+    psnr(quantize(sr), quantize(hr), crop_border=4, y_channel=True)   # (B,) float64
+
+and torchmetrics classes that average them over a dataset (DDP-correct)::
+
+    from gansr.metrics import build_metrics
+    metrics = build_metrics(["psnr_y", "ssim_y", "lpips"], crop_border=4, lpips_version="0.1")
+"""
+from gansr.metrics.collection import LPIPS, NIQE, PI, PSNR, RMSE, SSIM, ImageMeanMetric, Ma, build_metrics
+from gansr.metrics.color import rgb2y
+from gansr.metrics.psnr_ssim import psnr, quantize, rmse, ssim
+
+__all__ = [
+    "quantize",
+    "psnr",
+    "ssim",
+    "rmse",
+    "rgb2y",
+    "ImageMeanMetric",
+    "PSNR",
+    "SSIM",
+    "RMSE",
+    "LPIPS",
+    "NIQE",
+    "Ma",
+    "PI",
+    "build_metrics",
+]

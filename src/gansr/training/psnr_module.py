@@ -1,0 +1,55 @@
+"""PSNR-oriented pre-training: one optimizer, pixel loss only (ESRGAN Sec. 3.4 / METHODS.md 2.5; Fs-SRGAN's
+E+G' pre-training, METHODS.md 1.5; EDSR and PESR L1 stages, METHODS.md 3-4)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from gansr.training.divergence import check_finite
+from gansr.training.sr_module import SRModule
+
+
+class PSNRModule(SRModule):
+    """``L = pixel_loss(G(E(lr)), hr)`` stepped by one optimizer; G and E (when shared) are trained jointly.
+
+    Args:
+        generator, extractor, scale, generator_init, ema_decay, val_metrics: see :class:`SRModule`.
+        pixel_loss: e.g. ``PixelLoss(weight=1, criterion="l1")``.
+        optimizer: partial ``params -> Optimizer`` (Hydra ``_partial_: true``).
+        scheduler: partial ``optimizer -> LRScheduler`` stepped once per iteration, or None.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        pixel_loss: nn.Module,
+        optimizer: Callable,
+        scheduler: Callable | None = None,
+        extractor: nn.Module | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(generator, extractor, **kwargs)
+        self.pixel_loss = pixel_loss
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.generator_parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        return [optimizer], [self.scheduler_factory(optimizer)]
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        optimizer = self.optimizers()
+        sr = self(batch["lr"])
+        loss = self.pixel_loss(sr, batch["hr"])
+        if not check_finite(self, {"pixel": loss}):
+            return loss.detach()
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        optimizer.step()
+        self.log("train/g/pixel", loss.detach(), prog_bar=True)
+        self.finish_iteration()
+        return loss.detach()

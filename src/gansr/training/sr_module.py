@@ -1,0 +1,186 @@
+"""The part every SR training stage shares: generator (+ optional shared extractor), the iteration counter,
+manual scheduler stepping, generator initialisation, G-only EMA and validation with PSNR/SSIM on Y.
+
+Both training stages (``PSNRModule``: one optimizer; ``GANModule``: two) derive from :class:`SRModule`, so
+validation, checkpoint bookkeeping and weight export exist once.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from gansr.metrics import build_metrics, quantize
+from gansr.training.divergence import POLICIES
+from gansr.training.ema import GeneratorEMA
+from gansr.utils.checkpoint import load_generator_weights, safe_load
+
+
+def _metric_key(name: str) -> str:
+    """ModuleDict keys may not contain '.'; dataset names such as 'DIV2K.val' are made safe."""
+    return re.sub(r"[^0-9A-Za-z_]", "_", name)
+
+
+class SRModule(pl.LightningModule):
+    """Base LightningModule: ``lr (B,3,h,w) -> sr (B,3,s*h,s*w)`` through ``generator(extractor(lr))``.
+
+    Args:
+        generator: the SR network. With a shared extractor it takes the extractor's features (Fs-SRGAN's G').
+        extractor: Fs-SRGAN's shared feature extractor E (METHODS.md 1.5) or None.
+        scale: up-scaling factor (validation border crop = scale, METHODS.md 1.8).
+        generator_init: checkpoint to start from: a gansr Lightning checkpoint (its generator, extractor and
+            EMA weights are taken) or any generator file the converter understands (official ESRGAN, BasicSR,
+            FASRGAN old-arch keys; METHODS.md 2.2).
+        ema_decay: G-only exponential moving average (BasicSR; not in the papers). None = off.
+        val_metrics: metric names computed per validation set (``gansr.metrics.build_metrics``).
+        on_nonfinite: "stop" (default) raises on a NaN/Inf loss or gradient naming the term and iteration;
+            "skip" drops that batch (``gansr.training.divergence``).
+        optimizer_steps_per_iteration: how many ``optimizer.step()`` calls one training batch makes; Lightning's
+            ``global_step`` counts those, so ``max_steps`` given in iterations is multiplied by it.
+    """
+
+    optimizer_steps_per_iteration = 1
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        extractor: nn.Module | None = None,
+        *,
+        scale: int = 4,
+        generator_init: str | None = None,
+        ema_decay: float | None = None,
+        val_metrics: tuple[str, ...] | list[str] = ("psnr_y", "ssim_y"),
+        on_nonfinite: str = "stop",
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.generator = generator
+        self.extractor = extractor
+        self.scale = scale
+        self.val_metric_names = list(val_metrics)
+        self.iteration = 0
+        if on_nonfinite not in POLICIES:
+            raise ValueError(f"on_nonfinite must be one of {POLICIES}, got {on_nonfinite!r}")
+        self.on_nonfinite = on_nonfinite
+        self.skipped_batches = 0
+        if generator_init:
+            self.load_generator_init(generator_init)
+        self.generator_ema = GeneratorEMA(self.generator, self.extractor, ema_decay) if ema_decay else None
+        self.val_metrics = nn.ModuleDict()
+        self.test_metrics = nn.ModuleDict()
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        """``(B,3,h,w) -> (B,3,s*h,s*w)`` with the training weights (no clamp)."""
+        features = self.extractor(lr) if self.extractor is not None else lr
+        return self.generator(features)
+
+    @torch.no_grad()
+    def upscale(self, lr: torch.Tensor) -> torch.Tensor:
+        """Inference output clamped to [0,1], from the EMA weights when EMA is on."""
+        if self.generator_ema is not None:
+            return self.generator_ema(lr).clamp(0, 1)
+        return self(lr).clamp(0, 1)
+
+    def generator_parameters(self) -> list[nn.Parameter]:
+        """G (and E when shared): what the generator optimizer owns."""
+        params = list(self.generator.parameters())
+        if self.extractor is not None:
+            params = list(self.extractor.parameters()) + params
+        return params
+
+    # ------------------------------------------------------------------ init weights
+    def load_generator_init(self, path: str | Path) -> None:
+        """Initialise G (and E) from a gansr checkpoint or an official generator file (METHODS.md 2.2)."""
+        state = safe_load(path)
+        if "state_dict" in state:  # a gansr Lightning checkpoint: take its G and E
+            full = state["state_dict"]
+            self.generator.load_state_dict(_sub_state(full, "generator."), strict=True)
+            if self.extractor is not None:
+                extractor_state = _sub_state(full, "extractor.")
+                if not extractor_state:
+                    raise ValueError(f"{path}: has no shared-extractor weights ('extractor.*'), but this run shares one")
+                self.extractor.load_state_dict(extractor_state, strict=True)
+        else:
+            load_generator_weights(self.generator, state)
+
+    # ------------------------------------------------------------------ schedulers / counter
+    def step_schedulers(self) -> None:
+        """Step every scheduler once per training iteration (the official codes' MultiStepLR convention)."""
+        schedulers = self.lr_schedulers()
+        if schedulers is None:
+            return
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+            scheduler.step()
+
+    def finish_iteration(self) -> None:
+        """Schedulers, EMA and the module's own counter: called once at the end of every training batch."""
+        self.step_schedulers()
+        if self.generator_ema is not None:
+            self.generator_ema.update(self.generator, self.extractor)
+        self.iteration += 1
+        self.log("train/iteration", float(self.iteration), on_step=True, on_epoch=False)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["iteration"] = self.iteration
+        checkpoint["skipped_batches"] = self.skipped_batches
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.iteration = int(checkpoint["iteration"])
+        self.skipped_batches = int(checkpoint["skipped_batches"])
+
+    # ------------------------------------------------------------------ validation / test
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is None:
+            return
+        for names, store in ((datamodule.val_names, self.val_metrics), (getattr(datamodule, "test_names", []) or [], self.test_metrics)):
+            for name in names:
+                key = _metric_key(name)
+                if key not in store:
+                    store[key] = nn.ModuleDict(build_metrics(self.val_metric_names, crop_border=self.scale))
+
+    def _evaluate_batch(self, batch: dict, store: nn.ModuleDict, names: list[str], dataloader_idx: int) -> torch.Tensor:
+        sr = quantize(self.upscale(batch["lr"]))
+        hr = batch["hr"]
+        if sr.shape != hr.shape:
+            raise ValueError(f"SR {tuple(sr.shape)} and HR {tuple(hr.shape)} differ: HR must be mod-cropped to the scale")
+        for metric in store[_metric_key(names[dataloader_idx])].values():
+            metric.update(sr, hr)
+        return sr
+
+    def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        return self._evaluate_batch(batch, self.val_metrics, self.trainer.datamodule.val_names, dataloader_idx)
+
+    def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        return self._evaluate_batch(batch, self.test_metrics, self.trainer.datamodule.test_names, dataloader_idx)
+
+    def _log_metrics(self, stage: str, store: nn.ModuleDict, names: list[str]) -> None:
+        for name in names:
+            for metric_name, metric in store[_metric_key(name)].items():
+                if metric.update_count:
+                    self.log(f"{stage}/{name}/{metric_name}", metric.compute(), sync_dist=False)
+                metric.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val", self.val_metrics, self.trainer.datamodule.val_names)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test", self.test_metrics, self.trainer.datamodule.test_names)
+
+    # ------------------------------------------------------------------ export
+    def generator_state(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Separately saved parts (DESIGN.md example 10): ``{"params": G, "extractor": E, "params_ema": EMA G}``."""
+        state = {"params": {k: v.detach().cpu() for k, v in self.generator.state_dict().items()}}
+        if self.extractor is not None:
+            state["extractor"] = {k: v.detach().cpu() for k, v in self.extractor.state_dict().items()}
+        if self.generator_ema is not None:
+            state.update(self.generator_ema.export())
+        return state
+
+
+def _sub_state(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}

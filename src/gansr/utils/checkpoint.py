@@ -1,0 +1,263 @@
+"""Loading weight files safely and mapping the official key schemes to gansr's names (METHODS.md 2.2, 1.9 #8, 3).
+
+* :func:`safe_load` - ``torch.load(weights_only=True)``; a file that needs code to unpickle is refused.
+* :func:`extract_state_dict` - unwraps BasicSR ``params``/``params_ema``, gansr exports, Lightning checkpoints
+  (``state_dict`` with a ``generator.`` prefix) and DataParallel ``module.`` prefixes.
+* :func:`to_gansr_keys` / :func:`from_gansr_keys` - RRDB-family keys between the three schemes (old sequential
+  ``model.0``/``model.1.sub.N.RDBk.convj.0`` of [FA]/[BSR-2019], [ESR] ``RRDB_trunk``/``trunk_conv``/``upconv1``/
+  ``HRconv``, [BSR] = gansr ``body.N.rdbk``/``conv_body``/``conv_up1``/``conv_hr``), the Fs-SRGAN extractor's nb=1
+  unwrapped keys ``model.1.sub.RDBk...``, and PESR's ``embed``/``upsample`` (-> EDSR's ``head``/``tail``).
+* :func:`load_generator_weights` - all of the above, then a strict load that names the keys that do not fit.
+"""
+from __future__ import annotations
+
+import pickle
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+StateDict = dict[str, torch.Tensor]
+SCHEMES = ("gansr", "esrgan", "old", "pesr")
+
+
+class UnsafeCheckpointError(RuntimeError):
+    """The file holds pickled Python objects that ``weights_only=True`` refuses (possible code execution)."""
+
+
+class CheckpointMismatchError(RuntimeError):
+    """The weights do not fit the network (another architecture, scale or size)."""
+
+
+# ----------------------------------------------------------------------------------------------- reading files
+def safe_load(path: str | Path) -> dict:
+    """Read a checkpoint with ``torch.load(path, map_location="cpu", weights_only=True)``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        UnsafeCheckpointError: the pickle needs globals beyond tensors and plain containers (e.g. a whole pickled
+            model, or a class whose ``__reduce__`` runs code); nothing from it is executed.
+        ValueError: not a PyTorch file, or not a dict at the top level.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "Weights only load failed" not in str(err):
+            raise ValueError(f"{path} is not a readable PyTorch checkpoint: {err}") from None
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        what = f"it needs {found.group(1)}" if found else "it holds Python objects"
+        raise UnsafeCheckpointError(
+            f"refused to unpickle {path}: {what}; gansr only loads tensors. Re-save just the weights from code you "
+            "trust: torch.save(model.state_dict(), 'G.pth')"
+        ) from None
+    except (RuntimeError, KeyError, EOFError) as err:
+        raise ValueError(f"{path} is not a readable PyTorch checkpoint: {type(err).__name__}: {err}") from None
+    if not isinstance(obj, Mapping):
+        raise ValueError(f"{path}: expected a dict of tensors at the top level, got {type(obj).__name__}")
+    return dict(obj)
+
+
+def extract_state_dict(obj: Mapping, key: str | None = None) -> StateDict:
+    """The generator's tensors inside a loaded checkpoint.
+
+    * Lightning checkpoint (has ``state_dict``): the entries under the prefix ``key`` (default ``generator``),
+      prefix removed; e.g. ``key="extractor"`` or ``key="generator_ema.generator"``.
+    * BasicSR / gansr export (``params``, ``params_ema``, ``extractor``): ``obj[key]`` (default ``params``); a missing
+      ``key`` falls back to ``params`` with a warning, as BasicSR's ``load_network``.
+    * Otherwise ``obj`` itself is the state dict.
+
+    ``module.`` prefixes (DataParallel) are removed. Raises KeyError/TypeError naming what is there instead.
+    """
+    if isinstance(obj.get("state_dict"), Mapping):
+        prefix = f"{key or 'generator'}."
+        state = {k[len(prefix):]: v for k, v in obj["state_dict"].items() if k.startswith(prefix)}
+        if not state:
+            present = sorted({k.split(".")[0] for k in obj["state_dict"]})
+            raise KeyError(f"Lightning checkpoint has no '{prefix}*' tensors; prefixes present: {present}; pass key=")
+    elif key is not None and key in obj:
+        state = obj[key]
+    elif "params" in obj or "params_ema" in obj:
+        wanted = key or "params"
+        if wanted not in obj:
+            warnings.warn(f"checkpoint has no '{wanted}' entry; using 'params' (BasicSR fallback)", stacklevel=2)
+            wanted = "params"
+        state = obj[wanted]
+    elif key is not None:
+        raise KeyError(f"checkpoint has no entry '{key}'; top-level keys: {sorted(obj)[:8]}")
+    else:
+        state = obj
+    if not isinstance(state, Mapping):
+        raise TypeError(f"expected a state dict (name -> tensor), got {type(state).__name__}")
+    not_tensors = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        raise TypeError(f"not a state dict: entries {not_tensors[:4]} are not tensors; pass key= to pick the weights")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+# ----------------------------------------------------------------------------------------------- key schemes
+def detect_scheme(state: Mapping[str, torch.Tensor]) -> str:
+    """``"old"`` (sequential ``model.N``), ``"esrgan"`` (``RRDB_trunk``...), ``"pesr"`` (``embed``) or ``"gansr"``."""
+    keys = list(state)
+    if any(k.startswith(("model.0.", "model.1.sub.")) for k in keys):
+        return "old"
+    if any(k.startswith(("RRDB_trunk.", "trunk_conv.", "HRconv.")) for k in keys):
+        return "esrgan"
+    if any(k.startswith("embed.") for k in keys):
+        return "pesr"
+    return "gansr"
+
+
+_ESRGAN_TO_GANSR = [
+    (r"^RRDB_trunk\.(\d+)\.RDB(\d)\.", r"body.\1.rdb\2."),
+    (r"^trunk_conv\.", "conv_body."),
+    (r"^upconv(\d+)\.", r"conv_up\1."),
+    (r"^HRconv\.", "conv_hr."),
+]
+_GANSR_TO_ESRGAN = [
+    (r"^body\.(\d+)\.rdb(\d)\.", r"RRDB_trunk.\1.RDB\2."),
+    (r"^conv_body\.", "trunk_conv."),
+    (r"^conv_up(\d+)\.", r"upconv\1."),
+    (r"^conv_hr\.", "HRconv."),
+]
+_OLD_TO_GANSR = [
+    (r"^model\.0\.", "conv_first."),
+    (r"^model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.", r"body.\1.rdb\2.conv\3."),
+    (r"^model\.1\.sub\.RDB(\d)\.conv(\d)\.0\.", r"body.0.rdb\1.conv\2."),  # nb=1: sequential() unwrapped the RRDB
+    (r"^model\.1\.sub\.\d+\.(weight|bias)$", r"conv_body.\1"),
+]
+
+
+def _rename(state: Mapping[str, torch.Tensor], rules: list[tuple[str, str]]) -> StateDict:
+    renamed = {}
+    for name, tensor in state.items():
+        for pattern, replacement in rules:
+            name, count = re.subn(pattern, replacement, name)
+            if count:
+                break
+        renamed[name] = tensor
+    return renamed
+
+
+def _top_level_indices(state: Mapping[str, torch.Tensor], prefix: str, first: int) -> list[int]:
+    found = {int(m.group(1)) for k in state if (m := re.match(rf"^{re.escape(prefix)}(\d+)\.(weight|bias)$", k))}
+    return sorted(i for i in found if i >= first)
+
+
+def _old_tail_rules(state: Mapping[str, torch.Tensor]) -> list[tuple[str, str]]:
+    """Old arch: ``model.<i>`` for i >= 2 are the up-sampling convs, then HR conv, then the last conv."""
+    indices = _top_level_indices(state, "model.", 2)
+    if not indices:
+        return []  # the Fs-SRGAN extractor has no tail
+    if len(indices) < 2:
+        raise CheckpointMismatchError(f"old-arch checkpoint with a single tail conv model.{indices[0]}: not an RRDBNet")
+    *ups, hr, last = indices
+    names = {i: f"conv_up{n}" for n, i in enumerate(ups, 1)} | {hr: "conv_hr", last: "conv_last"}
+    return [(rf"^model\.{i}\.", f"{name}.") for i, name in names.items()]
+
+
+def _gansr_to_old_rules(state: Mapping[str, torch.Tensor]) -> list[tuple[str, str]]:
+    num_block = len({m.group(1) for k in state if (m := re.match(r"^body\.(\d+)\.", k))})
+    num_up = len({m.group(1) for k in state if (m := re.match(r"^conv_up(\d+)\.", k))})
+    return [
+        (r"^conv_first\.", "model.0."),
+        (r"^body\.(\d+)\.rdb(\d)\.conv(\d)\.", r"model.1.sub.\1.RDB\2.conv\3.0."),
+        (r"^conv_body\.", f"model.1.sub.{num_block}."),
+        *((rf"^conv_up{n}\.", f"model.{3 * n}.") for n in range(1, num_up + 1)),
+        (r"^conv_hr\.", f"model.{3 * num_up + 2}."),
+        (r"^conv_last\.", f"model.{3 * num_up + 4}."),
+    ]
+
+
+def _pesr_rules(state: Mapping[str, torch.Tensor]) -> list[tuple[str, str]]:
+    """PESR ``upsample.{0,2,..,last}`` = EDSR ``tail.0.{0,2,..}`` + ``tail.1``; ``embed`` = ``head.0``."""
+    indices = _top_level_indices(state, "upsample.", 0)
+    rules = [(r"^embed\.", "head.0.")]
+    if indices:
+        rules += [(rf"^upsample\.{indices[-1]}\.", "tail.1."), (r"^upsample\.(\d+)\.", r"tail.0.\1.")]
+    return rules
+
+
+def to_gansr_keys(state: Mapping[str, torch.Tensor]) -> StateDict:
+    """Rename a state dict in any known scheme (:func:`detect_scheme`) to gansr names; tensors are shared."""
+    scheme = detect_scheme(state)
+    if scheme == "old":
+        return _rename(state, _OLD_TO_GANSR + _old_tail_rules(state))
+    if scheme == "esrgan":
+        return _rename(state, _ESRGAN_TO_GANSR)
+    if scheme == "pesr":
+        return _rename(state, _pesr_rules(state))
+    return dict(state)
+
+
+def from_gansr_keys(state: Mapping[str, torch.Tensor], scheme: str) -> StateDict:
+    """Rename an RRDBNet/extractor state dict from gansr names to ``"esrgan"`` (new arch, [ESR] ``test.py``) or
+    ``"old"`` (sequential, [FA]/[BSR-2019] ``test.py``) names; ``"gansr"`` returns a copy."""
+    if scheme == "gansr":
+        return dict(state)
+    if scheme == "esrgan":
+        return _rename(state, _GANSR_TO_ESRGAN)
+    if scheme == "old":
+        return _rename(state, _gansr_to_old_rules(state))
+    raise ValueError(f"cannot write the '{scheme}' scheme; choose gansr, esrgan or old")
+
+
+# ----------------------------------------------------------------------------------------------- loading
+def read_state_dict(source: str | Path | Mapping, key: str | None = None) -> StateDict:
+    """File path, loaded checkpoint or state dict -> state dict in gansr names (see :func:`extract_state_dict`)."""
+    obj = safe_load(source) if isinstance(source, (str, Path)) else source
+    return to_gansr_keys(extract_state_dict(obj, key))
+
+
+@dataclass
+class LoadReport:
+    """Keys a non-strict :func:`load_generator_weights` left alone (gansr names)."""
+
+    missing: list[str]
+    unexpected: list[str]
+
+
+def _examples(names: list[str], limit: int = 3) -> str:
+    more = f" (+{len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def load_generator_weights(
+    model: nn.Module, path_or_state_dict: str | Path | Mapping, strict: bool = True, key: str | None = None
+) -> LoadReport:
+    """Load weights in any supported scheme/wrapping into ``model`` (gansr names).
+
+    Args:
+        model: the network to fill (in place).
+        path_or_state_dict: a file, a loaded checkpoint dict, or a state dict.
+        strict: every model key must be provided and no extra key may remain (shapes must always match).
+        key: which entry/prefix holds the weights (see :func:`extract_state_dict`).
+
+    Raises:
+        CheckpointMismatchError: naming the first missing, unexpected and shape-mismatched keys.
+    """
+    obj = safe_load(path_or_state_dict) if isinstance(path_or_state_dict, (str, Path)) else path_or_state_dict
+    raw = extract_state_dict(obj, key)
+    state = to_gansr_keys(raw)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [
+        f"{k} {tuple(v.shape)} vs model {tuple(own[k].shape)}" for k, v in state.items() if k in own and v.shape != own[k].shape
+    ]
+    if mismatched or (strict and (missing or unexpected)):
+        source = path_or_state_dict if isinstance(path_or_state_dict, (str, Path)) else "the state dict"
+        parts = [f"{len(names)} {what}: {_examples(names)}" for what, names in
+                 (("missing", missing), ("unexpected", unexpected), ("with other shapes", mismatched)) if names]
+        raise CheckpointMismatchError(
+            f"{source} ({detect_scheme(raw)} keys) does not fit {type(model).__name__}: {'; '.join(parts)}. "
+            "Another architecture, scale or size? Check the generator config (num_block, num_feat, in_channels, scale)"
+        )
+    model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
+    return LoadReport(missing=missing, unexpected=unexpected)
