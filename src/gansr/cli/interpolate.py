@@ -52,10 +52,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--b", required=True, help="the GAN model (alpha = 1)")
     parser.add_argument("--alpha", type=float, required=True, help="weight of --b in [0, 1] (ESRGAN uses 0.8)")
     parser.add_argument("--out", required=True, help="output .pth (gansr key names)")
-    parser.add_argument("--key", default=None, help="entry holding the weights in both files (params, params_ema, ...)")
+    parser.add_argument("--key-a", default=None, help="entry holding the weights of --a (params, params_ema, ...)")
+    parser.add_argument("--key-b", default=None, help="entry holding the weights of --b (params, params_ema, ...)")
     args = parser.parse_args(argv)
 
-    blended = interpolate_state_dicts(read_state_dict(args.a, args.key), read_state_dict(args.b, args.key), args.alpha)
+    blended = interpolate_state_dicts(read_state_dict(args.a, args.key_a), read_state_dict(args.b, args.key_b), args.alpha)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     torch.save(blended, args.out)
     print(f"{args.out}: (1 - {args.alpha}) * {args.a} + {args.alpha} * {args.b}, {len(blended)} tensors")

@@ -135,9 +135,7 @@ def score_folders(args: argparse.Namespace) -> dict[str, object]:
         hr = align_hr(sr, to_tensor(read_image(hr_path)), args.scale, sr_path, hr_path)
         row: dict[str, object] = {"name": sr_path.name, "hr": hr_path.name}
         for name, metric in metrics.items():
-            values = metric.score(sr[None], hr[None])
-            metric.accumulate(values)
-            row[name] = _finite(float(values[0]))
+            row[name] = _finite(float(metric(sr[None], hr[None])))  # accumulates and returns this image's value
         rows.append(row)
     means = {name: float(metric.compute()) for name, metric in metrics.items()}
     print(_format_table(rows, means, names))

@@ -45,6 +45,9 @@ class SRDataModule(LightningDataModule):
         num_workers: dataloader workers per loader (default ``min(4, cpu count)``); workers persist between
             epochs when > 0.
         pin_memory: default ``torch.cuda.is_available()``.
+        scale: the run's SR factor; when given, every dataset with a ``scale`` must match it.
+        patch_size: the HR training patch; when given, the training dataset's ``patch_size`` must match it.
+            Both are declared here so other configs can read them (``input_size: ${data.patch_size}``).
     """
 
     def __init__(
@@ -55,6 +58,8 @@ class SRDataModule(LightningDataModule):
         batch_size: int = 16,
         num_workers: int | None = None,
         pin_memory: bool | None = None,
+        scale: int | None = None,
+        patch_size: int | None = None,
     ):
         super().__init__()
         self.train = train
@@ -63,8 +68,15 @@ class SRDataModule(LightningDataModule):
         self.batch_size = int(batch_size)
         self.num_workers = min(4, os.cpu_count() or 1) if num_workers is None else int(num_workers)
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else bool(pin_memory)
+        self.scale = scale
+        self.patch_size = patch_size
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        for ds in self._all():
+            if scale is not None and getattr(ds, "scale", scale) != scale:
+                raise ValueError(f"dataset {getattr(ds, 'name', ds)} has scale {ds.scale} but data.scale is {scale}")
+        if patch_size is not None and train is not None and getattr(train, "patch_size", patch_size) != patch_size:
+            raise ValueError(f"training dataset patch_size {train.patch_size} differs from data.patch_size {patch_size}")
 
     @property
     def val_names(self) -> list[str]:

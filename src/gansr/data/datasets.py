@@ -11,7 +11,8 @@ Where the LR images live (first match wins; ``leaf`` is ``X{s}``, or ``X{s}_mod{
    the EDSR/SwinIR benchmark packages; such a folder is only read);
 2. ``lr_cache_dir`` when given;
 3. ``<hr_dir>/../LR_bicubic/<leaf>`` when that location is writable (its permission bits allow writing);
-4. ``$GANSR_CACHE/lr/<name>/<leaf>`` (default ``~/.cache/gansr/lr/<name>/<leaf>``).
+4. ``$GANSR_CACHE/lr/<name>_<hash>/<leaf>`` (default ``~/.cache/gansr/lr/<name>_<hash>/<leaf>``), where
+   ``<hash>`` identifies the HR folder, so two folders with the same dataset name never share LR files.
 
 The datasets do no file I/O in ``__init__`` (Hydra can build them before the data exist); :meth:`prepare` lists
 the images, checks them and writes the missing LR files. ``SRDataModule`` calls it in ``prepare_data`` and
@@ -19,6 +20,7 @@ the images, checks them and writes the missing LR files. ``SRDataModule`` calls 
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from dataclasses import dataclass
@@ -140,7 +142,8 @@ class HRFolderDataset(Dataset):
             return self.lr_cache_dir
         if _writable(sibling):
             return sibling
-        return default_cache_dir() / "lr" / self.name / self.lr_leaf
+        folder_id = hashlib.sha1(str(self.hr_dir.resolve()).encode()).hexdigest()[:8]
+        return default_cache_dir() / "lr" / f"{self.name}_{folder_id}" / self.lr_leaf
 
     def prepare(self) -> None:
         """List and check the HR images, then write every missing LR image (idempotent, safe to call twice).

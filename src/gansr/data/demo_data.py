@@ -69,4 +69,5 @@ def demo_datamodule(
     train_dir, heldout_dir = demo_folders(cache_dir)
     train = HRFolderDataset("demo_train", train_dir, scale, patch_size=patch_size, augment=True, repeat=repeat)
     heldout = HRFolderDataset("demo_heldout", heldout_dir, scale)
-    return SRDataModule(train, [heldout], batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory)
+    return SRDataModule(train, [heldout], batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
+                        scale=scale, patch_size=patch_size)

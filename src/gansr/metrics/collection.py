@@ -4,7 +4,8 @@ Each metric keeps a float64 ``total`` and an integer ``count`` reduced with ``su
 the mean over all images whatever the split between GPUs (a mean of per-GPU means would weight GPUs, not images).
 ``update(sr, hr)`` takes ``(B,3,H,W)`` RGB in [0,1], quantises both to 8-bit levels first (BasicSR ``tensor2img``,
 METHODS.md 2.7) and adds one score per image; no-reference metrics ignore ``hr``. ``score(sr, hr) -> (B,)`` gives the
-per-image values without accumulating them and ``accumulate(scores)`` adds given values (``gansr-score`` uses both).
+per-image values without accumulating them; calling the metric, ``metric(sr, hr)``, accumulates and returns the value of
+that batch alone (torchmetrics ``forward``; with B=1 the per-image value, as ``gansr-score`` uses it).
 
 Names used by :func:`build_metrics` (and in logs as ``val/<dataset>/<name>``): ``psnr_y ssim_y psnr_rgb ssim_rgb rmse
 lpips niqe ma pi``.
@@ -39,13 +40,14 @@ class ImageMeanMetric(Metric):
         """Per-image values ``(B,)`` of quantised inputs; nothing is accumulated."""
         raise NotImplementedError
 
-    def accumulate(self, scores: Tensor) -> None:
-        """Add per-image values ``(B,)`` (as returned by :meth:`score`)."""
-        self.total += scores.detach().to(self.total).sum()
-        self.count += scores.numel()
+    def _summand(self, scores: Tensor) -> Tensor:
+        """What is summed per image (the score itself; RMSE sums squares)."""
+        return scores
 
     def update(self, sr: Tensor, hr: Tensor | None = None) -> None:
-        self.accumulate(self.score(sr, hr))
+        summand = self._summand(self.score(sr, hr).detach()).to(self.total)
+        self.total += summand.sum()
+        self.count += summand.numel()
 
     def compute(self) -> Tensor:
         return self.total / self.count
@@ -100,8 +102,8 @@ class RMSE(_FullReference):
     def _score(self, sr: Tensor, hr: Tensor) -> Tensor:
         return rmse(sr, hr, crop_border=self.crop_border, y_channel=self.y_channel, round_y=True)
 
-    def accumulate(self, scores: Tensor) -> None:
-        super().accumulate(scores.square())
+    def _summand(self, scores: Tensor) -> Tensor:
+        return scores.square()
 
     def compute(self) -> Tensor:
         return super().compute().sqrt()

@@ -49,8 +49,9 @@ def safe_load(path: str | Path) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if "Weights only load failed" not in str(err):
-            raise ValueError(f"{path} is not a readable PyTorch checkpoint: {err}") from None
+        if "Weights only load failed" not in str(err) or "Unsupported operand" in str(err):
+            reason = str(err).split("WeightsUnpickler error:")[-1].split("Check the documentation")[0].strip()
+            raise ValueError(f"{path} is not a readable PyTorch checkpoint: {reason}") from None
         found = re.search(r"GLOBAL ([\w.]+)", str(err))
         what = f"it needs {found.group(1)}" if found else "it holds Python objects"
         raise UnsafeCheckpointError(

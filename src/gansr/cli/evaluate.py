@@ -1,0 +1,69 @@
+"""``gansr-eval``: score a generator file (or MATLAB-exact bicubic) on benchmark sets and write a table.
+
+    gansr-eval checkpoint=outputs/esrgan/run/generator.pth sets=[Set5,Set14,BSD100]
+    gansr-eval sets=[Set5] metrics=[psnr_y,ssim_y]                      # the Bicubic row
+    gansr-eval root=../shared/data sets=[Urban100] folders={Urban100:Urban100_subset}
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig
+
+from gansr.archs.bicubic import BicubicUpsampler
+from gansr.cli import CONF_DIR
+from gansr.data.benchmarks import benchmark_dataset
+from gansr.evaluation import evaluate_upscaler, write_table
+from gansr.inference import load_generator_file, tiled_upscale
+
+
+def build_upscaler(cfg: DictConfig, device: str) -> tuple[torch.nn.Module, str]:
+    """The up-scaler of ``cfg`` and its row label."""
+    if cfg.checkpoint is None:
+        return BicubicUpsampler(scale=cfg.scale).to(device), cfg.method or "Bicubic"
+    upscaler = load_generator_file(cfg.checkpoint, use_ema=cfg.use_ema).to(device)
+    if upscaler.scale != cfg.scale:
+        raise ValueError(f"{cfg.checkpoint} is a x{upscaler.scale} generator but scale={cfg.scale}")
+    return upscaler, cfg.method or Path(cfg.checkpoint).resolve().parent.name
+
+
+def evaluate(cfg: DictConfig) -> list[dict[str, object]]:
+    """One row per set: ``{"method", "set", "images", <metric>: mean ...}``; writes ``results.{md,csv}``."""
+    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    upscaler, method = build_upscaler(cfg, device)
+    upscale = functools.partial(tiled_upscale, upscaler.eval(), scale=cfg.scale, tile=cfg.tile, overlap=cfg.tile_overlap)
+    out_dir = Path(cfg.out_dir)
+    rows = []
+    for name in cfg.sets:
+        dataset = benchmark_dataset(name, cfg.root, scale=cfg.scale, mod=cfg.mod, cache_dir=Path(cfg.paths.cache_dir),
+                                    folder=cfg.folders.get(name))
+        dataset.prepare()
+        scores = evaluate_upscaler(upscale, dataset, cfg.metrics, crop_border=cfg.crop_border, lpips_version=cfg.lpips_version,
+                                   device=device, save_dir=out_dir / dataset.name if cfg.save_images else None)
+        rows.append({"method": method, "set": dataset.name, "images": len(dataset), **scores})
+    table = write_table(rows, out_dir / "results.md", out_dir / "results.csv", title=f"{method}, x{cfg.scale}")
+    print(table)
+    print(f"[gansr] table: {out_dir / 'results.md'} and {out_dir / 'results.csv'}")
+    if cfg.wandb:
+        log_table_to_wandb(rows, cfg)
+    return rows
+
+
+def log_table_to_wandb(rows: list[dict[str, object]], cfg: DictConfig) -> None:
+    import wandb
+
+    run = wandb.init(project="gansr", job_type="eval", name=cfg.run_name, dir=cfg.out_dir)
+    run.log({"eval/results": wandb.Table(columns=list(rows[0]), data=[list(r.values()) for r in rows])})
+    run.finish()
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="eval", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()
