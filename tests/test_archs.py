@@ -1,4 +1,5 @@
 """Networks of gansr.archs: published parameter counts (METHODS.md 8.4), shapes of tiny versions, input checks."""
+
 from __future__ import annotations
 
 import pytest
@@ -60,8 +61,14 @@ def test_rrdbnet_tiny_shapes_and_keys(scale):
     net = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4, scale=scale)
     assert net(torch.rand(2, 3, 12, 10)).shape == (2, 3, 12 * scale, 10 * scale)
     keys = set(net.state_dict())
-    assert {"conv_first.weight", "body.0.rdb3.conv5.bias", "conv_body.weight", "conv_up1.weight", "conv_hr.weight",
-            "conv_last.bias"} <= keys
+    assert {
+        "conv_first.weight",
+        "body.0.rdb3.conv5.bias",
+        "conv_body.weight",
+        "conv_up1.weight",
+        "conv_hr.weight",
+        "conv_last.bias",
+    } <= keys
     assert ("conv_up2.weight" in keys) == (scale == 4)
 
 
@@ -115,8 +122,16 @@ def test_edsr_tiny_shapes_and_official_keys(scale):
     net = EDSR(num_feat=8, num_block=2, scale=scale)
     assert net(torch.rand(1, 3, 7, 5)).shape == (1, 3, 7 * scale, 5 * scale)
     keys = set(net.state_dict())
-    assert {"sub_mean.weight", "head.0.weight", "body.0.body.0.weight", "body.1.body.2.bias", "body.2.weight",
-            "tail.0.0.weight", "tail.1.weight", "add_mean.bias"} <= keys
+    assert {
+        "sub_mean.weight",
+        "head.0.weight",
+        "body.0.body.0.weight",
+        "body.1.body.2.bias",
+        "body.2.weight",
+        "tail.0.0.weight",
+        "tail.1.weight",
+        "add_mean.bias",
+    } <= keys
     assert ("tail.0.2.weight" in keys) == (scale == 4)
 
 

@@ -1,4 +1,5 @@
 """conf/generator and conf/discriminator: every file instantiates its class at the paper size."""
+
 from __future__ import annotations
 
 import pytest

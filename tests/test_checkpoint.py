@@ -1,4 +1,5 @@
 """gansr.utils.checkpoint and the convert/interpolate CLIs: safe loading, key schemes, wrapping, mismatches."""
+
 from __future__ import annotations
 
 import os
@@ -13,6 +14,7 @@ from gansr.archs.shared_extractor import SharedExtractor
 from gansr.cli import convert as convert_cli
 from gansr.cli import interpolate as interpolate_cli
 from gansr.cli.interpolate import interpolate_state_dicts
+from gansr.inference import load_generator_file
 from gansr.utils.checkpoint import (
     CheckpointMismatchError,
     UnsafeCheckpointError,
@@ -48,7 +50,9 @@ def test_safe_load_refuses_pickled_code_and_runs_nothing(tmp_path):
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pth"
     torch.save({"params": {"w": torch.zeros(1)}, "payload": RunsCode(str(marker))}, evil)
-    with pytest.raises(UnsafeCheckpointError, match=r"refused to unpickle .*evil\.pth.*system.*gansr only loads tensors"):
+    with pytest.raises(
+        UnsafeCheckpointError, match=r"refused to unpickle .*evil\.pth.*system.*gansr only loads tensors"
+    ):
         safe_load(evil)
     assert not marker.exists()
     with pytest.raises(UnsafeCheckpointError):
@@ -72,7 +76,7 @@ def test_safe_load_errors_name_the_file(tmp_path):
         safe_load(junk)
     listed = tmp_path / "list.pth"
     torch.save([torch.zeros(1)], listed)
-    with pytest.raises(ValueError, match="expected a dict"):
+    with pytest.raises(TypeError, match="expected a dict"):
         safe_load(listed)
 
 
@@ -93,13 +97,21 @@ def test_round_trip_new_old_basicsr_new_is_identity():
 @pytest.mark.parametrize(
     "scale, expected",
     [
-        (4, {"conv_body": "model.1.sub.2", "conv_up1": "model.3", "conv_up2": "model.6", "conv_hr": "model.8",
-             "conv_last": "model.10"}),
+        (
+            4,
+            {
+                "conv_body": "model.1.sub.2",
+                "conv_up1": "model.3",
+                "conv_up2": "model.6",
+                "conv_hr": "model.8",
+                "conv_last": "model.10",
+            },
+        ),
         (2, {"conv_body": "model.1.sub.2", "conv_up1": "model.3", "conv_hr": "model.5", "conv_last": "model.7"}),
     ],
 )
 def test_old_arch_indices_match_the_sequential_layout(scale, expected):
-    """METHODS.md 1.2: fea_conv, ShortcutBlock(RRDBs + trunk conv), [upsample, conv, lrelu] x n, HR conv, lrelu, last."""
+    """METHODS.md 1.2: fea_conv, ShortcutBlock(RRDBs + trunk), [upsample, conv, lrelu] x n, HR conv, lrelu, last."""
     old = from_gansr_keys(tiny_rrdbnet(scale=scale).state_dict(), "old")
     for name, index in expected.items():
         assert f"{index}.weight" in old, name
@@ -183,7 +195,9 @@ def test_lightning_checkpoint_generator_prefix(tmp_path):
 def test_other_architecture_fails_naming_keys(tmp_path):
     path = tmp_path / "edsr.pth"
     torch.save(EDSR(num_feat=8, num_block=1, scale=4).state_dict(), path)
-    with pytest.raises(CheckpointMismatchError, match=r"edsr\.pth.*RRDBNet.*missing: conv_first\.weight.*unexpected: sub_mean\.weight"):
+    with pytest.raises(
+        CheckpointMismatchError, match=r"edsr\.pth.*RRDBNet.*missing: conv_first\.weight.*unexpected: sub_mean\.weight"
+    ):
         load_generator_weights(tiny_rrdbnet(), path)
 
 
@@ -191,7 +205,9 @@ def test_other_scale_and_width_fail_naming_keys():
     with pytest.raises(CheckpointMismatchError, match=r"unexpected: conv_up2\.weight, conv_up2\.bias"):
         load_generator_weights(tiny_rrdbnet(scale=2), tiny_rrdbnet(scale=4).state_dict())
     wide = RRDBNet(num_feat=16, num_block=2, num_grow_ch=4).state_dict()
-    with pytest.raises(CheckpointMismatchError, match=r"with other shapes: conv_first\.weight \(16, 3, 3, 3\) vs model \(8, 3, 3, 3\)"):
+    with pytest.raises(
+        CheckpointMismatchError, match=r"with other shapes: conv_first\.weight \(16, 3, 3, 3\) vs model \(8, 3, 3, 3\)"
+    ):
         load_generator_weights(tiny_rrdbnet(), wide, strict=False)
 
 
@@ -224,28 +240,46 @@ def test_interpolate_cli_mixes_schemes(tmp_path, capsys):
     torch.save(from_gansr_keys(a, "old"), tmp_path / "psnr.pth")
     torch.save({"params_ema": from_gansr_keys(b, "esrgan")}, tmp_path / "gan.pth")
     out = tmp_path / "interp.pth"
-    interpolate_cli.main(["--a", str(tmp_path / "psnr.pth"), "--b", str(tmp_path / "gan.pth"), "--alpha", "1",
-                          "--out", str(out), "--key-b", "params_ema"])
+    interpolate_cli.main(
+        [
+            "--a",
+            str(tmp_path / "psnr.pth"),
+            "--b",
+            str(tmp_path / "gan.pth"),
+            "--alpha",
+            "1",
+            "--out",
+            str(out),
+            "--key-b",
+            "params_ema",
+        ]
+    )
     assert_same_state(safe_load(out), b)
     assert "interp.pth" in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------------------------------ convert CLI
+TINY = ["num_feat=8", "num_block=1", "num_grow_ch=4"]
+
+
 def test_convert_cli_lightning_checkpoint_to_generator_file(tmp_path):
     torch.manual_seed(0)
-    node_args = ["num_feat=8", "num_block=1", "num_grow_ch=4"]
     generator = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
     ckpt = tmp_path / "last.ckpt"
     torch.save({"state_dict": {f"generator.{k}": v for k, v in generator.state_dict().items()}}, ckpt)
     out = tmp_path / "G.pth"
-    convert_cli.main(["--checkpoint", str(ckpt), "--arch", "rrdbnet", "--out", str(out), "--set", *node_args])
-    fresh = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
-    fresh.load_state_dict(safe_load(out), strict=True)
-    assert_same_state(fresh.state_dict(), generator.state_dict())
+    convert_cli.main(["--checkpoint", str(ckpt), "--arch", "rrdbnet", "--out", str(out), "--set", *TINY])
+    converted = safe_load(out)
+    assert converted["config"]["generator"]["num_block"] == 1 and converted["config"]["scale"] == 4
+    assert_same_state(converted["params"], generator.state_dict())
+    path = load_generator_file(out)  # what gansr-upscale / gansr-eval read
+    x = torch.rand(1, 3, 6, 6)
+    assert torch.equal(path(x), generator.eval()(x))
 
     official = tmp_path / "esrgan_names.pth"
-    convert_cli.main(["--checkpoint", str(out), "--arch", "rrdbnet", "--out", str(official), "--scheme", "esrgan",
-                      "--set", *node_args])
+    convert_cli.main(
+        ["--checkpoint", str(out), "--arch", "rrdbnet", "--out", str(official), "--scheme", "esrgan", "--set", *TINY]
+    )
     assert detect_scheme(safe_load(official)) == "esrgan"
 
 
@@ -253,22 +287,46 @@ def test_convert_cli_wrong_arch_and_help(tmp_path, capsys):
     src = tmp_path / "G.pth"
     torch.save(tiny_rrdbnet().state_dict(), src)
     with pytest.raises(CheckpointMismatchError, match="SRResNet"):
-        convert_cli.main(["--checkpoint", str(src), "--arch", "srresnet", "--out", str(tmp_path / "x.pth"),
-                          "--set", "num_feat=8", "num_block=1"])
+        convert_cli.main(
+            ["--checkpoint", str(src), "--arch", "srresnet", "--out", str(tmp_path / "x.pth"), "--set", "num_feat=8"]
+        )
     with pytest.raises(FileNotFoundError, match="rrdbnet"):
         convert_cli.main(["--checkpoint", str(src), "--arch", "nope", "--out", str(tmp_path / "x.pth")])
+    assert not (tmp_path / "x.pth").exists()
     with pytest.raises(SystemExit) as exit_info:
         convert_cli.main(["--help"])
     assert exit_info.value.code == 0 and "--checkpoint" in capsys.readouterr().out
 
 
-def test_convert_cli_extractor_by_target(tmp_path):
+def test_convert_cli_official_fs_srgan_pair(tmp_path):
+    """Official Fs-SRGAN: G' in old keys with in_nc 64, E in old keys with the nb=1 unwrapping (METHODS.md 1.9)."""
     torch.manual_seed(0)
     extractor = SharedExtractor(num_feat=8, num_block=1, num_grow_ch=4)
-    unwrapped = {k.replace("model.1.sub.0.", "model.1.sub."): v
-                 for k, v in from_gansr_keys(extractor.state_dict(), "old").items()}
-    src, out = tmp_path / "FsSRGAN_E.pth", tmp_path / "E.pth"
-    torch.save(unwrapped, src)
-    convert_cli.main(["--checkpoint", str(src), "--target", "gansr.archs.shared_extractor.SharedExtractor",
-                      "--out", str(out), "--set", "num_feat=8", "num_block=1", "num_grow_ch=4"])
-    assert_same_state(safe_load(out), extractor.state_dict())
+    generator = RRDBNet(in_channels=8, num_feat=8, num_block=1, num_grow_ch=4)
+    e_file, g_file, out = tmp_path / "FsSRGAN_E.pth", tmp_path / "FsSRGAN_G.pth", tmp_path / "G.pth"
+    old_e = from_gansr_keys(extractor.state_dict(), "old")
+    torch.save({k.replace("model.1.sub.0.", "model.1.sub."): v for k, v in old_e.items()}, e_file)
+    torch.save(from_gansr_keys(generator.state_dict(), "old"), g_file)
+    convert_cli.main(
+        ["--checkpoint", str(g_file), "--arch", "fs_rrdbnet", "--out", str(out), "--set", "in_channels=8", *TINY,
+         "--extractor", str(e_file), "--extractor-set", *TINY]
+    )  # fmt: skip
+    converted = safe_load(out)
+    assert converted["config"]["extractor"]["_target_"] == "gansr.archs.shared_extractor.SharedExtractor"
+    assert_same_state(converted["extractor"], extractor.state_dict())
+    x = torch.rand(1, 3, 5, 5)
+    assert torch.equal(load_generator_file(out)(x), generator(extractor(x)))
+
+
+def test_interpolate_generator_files_keeps_config(tmp_path):
+    files = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        generator = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
+        ckpt, out = tmp_path / f"{seed}.ckpt", tmp_path / f"G{seed}.pth"
+        torch.save({"state_dict": {f"generator.{k}": v for k, v in generator.state_dict().items()}}, ckpt)
+        convert_cli.main(["--checkpoint", str(ckpt), "--arch", "rrdbnet", "--out", str(out), "--set", *TINY])
+        files.append(out)
+    blended = interpolate_cli.interpolate_files(*files, alpha=0.0)
+    assert blended["config"] == safe_load(files[0])["config"]
+    assert_same_state(blended["params"], safe_load(files[0])["params"])

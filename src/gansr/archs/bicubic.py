@@ -3,6 +3,7 @@
 MATLAB-exact ``imresize(img, scale, 'bicubic')`` (antialiasing is irrelevant when up-scaling) from
 :func:`gansr.data.imresize.imresize`, applied on float values; callers quantise to uint8 levels for metrics.
 """
+
 from __future__ import annotations
 
 import torch

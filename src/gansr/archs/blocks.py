@@ -7,7 +7,9 @@
 * :class:`MeanShift` - EDSR's 1x1 mean-shift convolution (METHODS.md 3, 4).
 * :class:`PixelShuffleUpsampler` - conv + PixelShuffle stages (EDSR tail, PESR, SRGAN).
 * :class:`NearestConvUpsample` - nearest x2 + conv + LeakyReLU (ESRGAN's ``conv_up1``/``conv_up2``).
+* :func:`conv3x3` and :func:`check_input_size` (the fixed-size discriminators' input check).
 """
+
 from __future__ import annotations
 
 import math

@@ -7,6 +7,7 @@ Official code: [EDSR] ``src/model/edsr.py``, ``src/model/common.py`` (key names 
 [PESR] ``model/pesr.py::Generator`` (same topology, keys ``embed``/``upsample`` - mapped by
 :mod:`gansr.utils.checkpoint`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -4,6 +4,7 @@ Official code: [EDSR] ``src/loss/discriminator.py::Discriminator``, [PESR] ``mod
 (identical layers and key names; PESR's spectral-norm option is broken upstream and not reproduced).
 It is the SRGAN discriminator with BN (and no bias) on the first conv as well.
 """
+
 from __future__ import annotations
 
 from gansr.archs.srgan_discriminator import SRGANDiscriminator

@@ -4,6 +4,7 @@ Official code: [FA] ``models/modules/architecture.py::Discriminator_VGG_192`` wi
 (``models/networks.py::define_D``, ``which_model_D: discriminator_vgg_192_ex``). It is the VGG-style
 discriminator with six stride-2 stages and conv biases, so it is that class with these arguments.
 """
+
 from __future__ import annotations
 
 from gansr.archs.vgg_discriminator import VGGStyleDiscriminator

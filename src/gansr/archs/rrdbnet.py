@@ -4,6 +4,7 @@ Official code: [ESR] ``RRDBNet_arch.py`` (new arch), [BSR] ``basicsr/archs/rrdbn
 here), [FA]/[BSR-2019] ``models/modules/architecture.py::RRDBNet`` (old sequential arch, same function).
 Checkpoints in any of the three key schemes load through :func:`gansr.utils.checkpoint.load_generator_weights`.
 """
+
 from __future__ import annotations
 
 import math

@@ -4,6 +4,7 @@ Official code: [FA] ``models/modules/architecture.py::model_ex`` built by ``mode
 Old checkpoints (``model.0``/``model.1.sub...``, including the nb=1 unwrapped form, METHODS.md 1.9 #8) load
 through :func:`gansr.utils.checkpoint.load_generator_weights`.
 """
+
 from __future__ import annotations
 
 import torch

@@ -3,6 +3,7 @@
 No official code; layers from the paper figure, bias-free convs before BN as in [SRGAN-TF] ``model.py``.
 The final sigmoid of the figure is left out: the module returns logits for BCE-with-logits.
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,7 +34,16 @@ class SRGANDiscriminator(nn.Module):
         if input_size % 16:
             raise ValueError(f"{type(self).__name__}: input_size must be a multiple of 16, got {input_size}")
         self.input_size = input_size
-        widths = [num_feat, num_feat, 2 * num_feat, 2 * num_feat, 4 * num_feat, 4 * num_feat, 8 * num_feat, 8 * num_feat]
+        widths = [
+            num_feat,
+            num_feat,
+            2 * num_feat,
+            2 * num_feat,
+            4 * num_feat,
+            4 * num_feat,
+            8 * num_feat,
+            8 * num_feat,
+        ]
         blocks = [self._block(in_channels, num_feat, stride=1, bn=first_bn)]
         for i in range(1, len(widths)):
             blocks.append(self._block(widths[i - 1], widths[i], stride=2 if i % 2 else 1, bn=True))

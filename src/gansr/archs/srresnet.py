@@ -5,6 +5,7 @@ No official code exists; the layer table follows the paper figure. Choices the p
 PReLU slopes shared (one per layer, default) or per channel; no output activation (images are [0,1] in and out
 here, not the paper's [-1,1] HR range) and no clamp; PyTorch default init.
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -39,19 +40,20 @@ class SRResNet(nn.Module):
 
     Args:
         num_feat: trunk width (64).
+        in_channels: 3 for RGB; Fs-SRGAN's shared extractor feeds its feature width (``srgan_fs``).
         num_block: residual blocks B (16).
         scale: up-sampling factor (4), 2, 3 or a power of two.
         prelu: "shared" (one slope per PReLU layer; 1,549,462 parameters) or "channel" (one per channel).
 
-    Shape: ``(B,3,h,w) -> (B,3,scale*h,scale*w)``.
+    Shape: ``(B,in_channels,h,w) -> (B,3,scale*h,scale*w)``.
     """
 
-    def __init__(self, num_feat: int = 64, num_block: int = 16, scale: int = 4, prelu: str = "shared") -> None:
+    def __init__(self, in_channels: int = 3, num_feat: int = 64, num_block: int = 16, scale: int = 4, prelu: str = "shared") -> None:
         super().__init__()
         if prelu not in ("shared", "channel"):
             raise ValueError(f"prelu must be 'shared' or 'channel', got {prelu!r}")
         prelu_params = 1 if prelu == "shared" else num_feat
-        self.head = nn.Sequential(nn.Conv2d(3, num_feat, 9, 1, 4), nn.PReLU(prelu_params))
+        self.head = nn.Sequential(nn.Conv2d(in_channels, num_feat, 9, 1, 4), nn.PReLU(prelu_params))
         self.body = nn.Sequential(*(SRResNetBlock(num_feat, prelu_params) for _ in range(num_block)))
         self.conv_body = conv3x3(num_feat, num_feat)
         self.bn_body = nn.BatchNorm2d(num_feat)

@@ -6,6 +6,7 @@ Official code: [FA] ``models/modules/architecture.py::UNet`` (``double_conv``, `
 ``outconv``). Differences by choice, all as flags: input channels configurable (the official class hard-codes 3,
 which breaks FA+Fs where it reads 64-channel extractor features), width ``num_feat`` for tiny tests.
 """
+
 from __future__ import annotations
 
 import torch

@@ -4,6 +4,7 @@ Official code: [BSR] ``basicsr/archs/discriminator_arch.py::VGGStyleDiscriminato
 biases before BN); old arch [BSR-2019]/[FA] ``models/modules/architecture.py::Discriminator_VGG_128`` (same
 layers with conv biases) and ``Discriminator_VGG_96``/``_192`` (the same pattern for other sizes).
 """
+
 from __future__ import annotations
 
 import torch
@@ -32,7 +33,9 @@ class VGGStyleDiscriminator(nn.Module):
     Shape: ``(B,in_channels,input_size,input_size) -> (B,1)`` logits. 14,499,401 parameters at 128 (no bias).
     """
 
-    def __init__(self, in_channels: int = 3, num_feat: int = 64, input_size: int = 128, conv_bias: bool = False) -> None:
+    def __init__(
+        self, in_channels: int = 3, num_feat: int = 64, input_size: int = 128, conv_bias: bool = False
+    ) -> None:
         super().__init__()
         if input_size % 32:
             raise ValueError(f"{type(self).__name__}: input_size must be a multiple of 32, got {input_size}")

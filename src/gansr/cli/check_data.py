@@ -2,8 +2,9 @@
 
 Reported: unreadable/truncated/corrupt files, grayscale/alpha/palette/16-bit files (converted with a warning when
 loaded), HR images smaller than the training patch, HR sizes not divisible by the scale (mod-cropped when
-loaded), empty folders. Folders whose path has a part starting with ``LR`` (``LR_bicubic/X4``) hold LR images:
-only readability and colour mode are checked there. Exit code 1 when anything is reported.
+loaded), empty folders (folders holding only non-image files are skipped). Folders whose path has a part
+starting with ``LR`` (``LR_bicubic/X4``) hold LR images: only readability and colour mode are checked there.
+Exit code 1 when anything is reported.
 
 Example::
 
@@ -67,8 +68,8 @@ def check_tree(root: Path, scale: int, patch_size: int) -> tuple[list[str], int]
         dirnames.sort()
         folder = Path(dirpath)
         found = sorted(f for f in filenames if Path(f).suffix.lower() in IMAGE_EXTENSIONS and not f.startswith("."))
-        if not found and not dirnames:
-            report.append(f"{folder}: empty folder (no images)")
+        if not filenames and not dirnames:
+            report.append(f"{folder}: empty folder")
         images += [(folder / f, _is_lr_folder(folder, root)) for f in found]
     for path, is_lr in tqdm(images, desc="checking", unit="img", disable=len(images) < 50):
         report += [f"{path}: {p}" for p in check_image(path, scale, patch_size, is_lr)]

@@ -1,13 +1,21 @@
-"""gansr-convert: an official or gansr checkpoint -> a small generator-only state dict (METHODS.md 2.2).
+"""gansr-convert: an official or gansr checkpoint -> a gansr generator file for gansr-upscale/gansr-eval
+(METHODS.md 2.2).
 
     gansr-convert --checkpoint RRDB_ESRGAN_x4.pth --arch rrdbnet --out G.pth
     gansr-convert --checkpoint ESRGAN_SRx4_DF2KOST_official-ff704c30.pth --arch rrdbnet --key params_ema --out G.pth
+    gansr-convert --checkpoint FASRGAN.pth --arch rrdbnet --out G.pth                    # old-arch model.N keys
+    gansr-convert --checkpoint edsr_baseline_x4-6b446fab.pt --arch edsr_baseline --out G.pth
+    gansr-convert --checkpoint FsSRGAN_G.pth --arch fs_rrdbnet --extractor FsSRGAN_E.pth --out G.pth
     gansr-convert --checkpoint outputs/train/<run>/checkpoints/last.ckpt --arch rrdbnet --out G.pth
-    gansr-convert --checkpoint FsSRGAN_E.pth --target gansr.archs.shared_extractor.SharedExtractor --out E.pth
+    gansr-convert --checkpoint G.pth --arch rrdbnet --scheme esrgan --out RRDB_for_official_test.pth
 
 The weights are loaded strictly into the network the config builds, so a file of another architecture or scale
-fails here, naming the keys, rather than at upscaling time.
+fails here, naming the keys, rather than at upscaling time. Output (``--scheme gansr``): ``{"params": G,
+"extractor": E (Fs-SRGAN only), "config": {"generator": ..., "extractor": ..., "scale": s}}`` - the generator file
+format of ``gansr.inference.load_generator_file``. ``--scheme esrgan|old`` writes a plain RRDBNet state dict with
+the official key names instead (for the official test scripts).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,68 +24,101 @@ from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from gansr.archs.shared_extractor import SharedExtractor
 from gansr.cli import CONF_DIR
 from gansr.utils.checkpoint import detect_scheme, extract_state_dict, from_gansr_keys, load_generator_weights, safe_load
 
 
-def build_network(arch: str | None, target: str | None, scale: int, overrides: list[str]) -> nn.Module:
-    """Instantiate ``conf/generator/<arch>.yaml`` (or a yaml path, or the class ``target``) with ``scale`` and
-    ``key=value`` overrides."""
-    if target is not None:
-        node = OmegaConf.create({"_target_": target})
-    else:
-        path = Path(arch) if arch.endswith(".yaml") else CONF_DIR / "generator" / f"{arch}.yaml"
-        if not path.is_file():
-            choices = sorted(p.stem for p in (CONF_DIR / "generator").glob("*.yaml"))
-            raise FileNotFoundError(f"no generator config {path}; choose one of {choices} or give a .yaml path")
-        node = OmegaConf.load(path)
-    node = OmegaConf.merge(node, OmegaConf.from_dotlist(overrides))
-    root = OmegaConf.create({"scale": scale, "network": node})
-    return instantiate(root.network)
+def generator_node(arch: str) -> DictConfig:
+    """``conf/generator/<arch>.yaml``, or the .yaml file ``arch``."""
+    path = Path(arch) if arch.endswith(".yaml") else CONF_DIR / "generator" / f"{arch}.yaml"
+    if not path.is_file():
+        choices = sorted(p.stem for p in (CONF_DIR / "generator").glob("*.yaml"))
+        raise FileNotFoundError(f"no generator config {path}; choose one of {choices} or give a .yaml path")
+    return OmegaConf.load(path)
 
 
-def convert(
-    checkpoint: str | Path | Mapping,
-    network: nn.Module,
-    out: str | Path,
-    key: str | None = None,
-    scheme: str = "gansr",
-) -> dict[str, torch.Tensor]:
-    """Load ``checkpoint`` (a file or a loaded checkpoint) strictly into ``network`` and save its state dict to ``out`` in ``scheme`` names."""
+def extractor_node() -> DictConfig:
+    """Fs-SRGAN's shared extractor E (its defaults are the paper's nb=1; FA+Fs: num_block=2)."""
+    return OmegaConf.create({"_target_": f"{SharedExtractor.__module__}.{SharedExtractor.__qualname__}"})
+
+
+def resolve(node: DictConfig, scale: int, overrides: list[str]) -> DictConfig:
+    """``node`` + ``key=value`` overrides with ``${scale}`` resolved (what the generator file stores)."""
+    root = OmegaConf.create({"scale": scale, "network": OmegaConf.merge(node, OmegaConf.from_dotlist(overrides))})
+    return OmegaConf.create(OmegaConf.to_container(root.network, resolve=True))
+
+
+def load_network(config: DictConfig, checkpoint: Mapping, key: str | None) -> nn.Module:
+    """Build the network of ``config`` and load ``checkpoint`` into it strictly (any key scheme)."""
+    network = instantiate(config)
     load_generator_weights(network, checkpoint, strict=True, key=key)
-    state = from_gansr_keys({k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}, scheme)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, out)
-    return state
+    return network
+
+
+def _tensors(network: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+
+
+def _extractor_key(checkpoint: Mapping, key: str | None) -> str | None:
+    """Lightning checkpoints and gansr files keep E under ``extractor``; official E files are plain state dicts."""
+    if key is not None:
+        return key
+    in_lightning = any(k.startswith("extractor.") for k in checkpoint.get("state_dict", {}))
+    return "extractor" if in_lightning or "extractor" in checkpoint else None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gansr-convert", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add = parser.add_argument
+    add("--checkpoint", required=True, help="official weights, BasicSR file, gansr file or .ckpt")
+    add("--arch", required=True, help="config in conf/generator (rrdbnet, edsr, pesr, ...) or a .yaml")
+    add("--out", required=True, help="output .pth")
+    add("--scale", type=int, default=4, help="up-scaling factor of the network (default 4)")
+    add("--key", help="generator entry: params (default) | params_ema; .ckpt: generator | generator_ema.generator")
+    add("--set", dest="overrides", nargs="*", default=[], metavar="K=V", help="generator args, e.g. num_block=17")
+    add("--extractor", help="Fs-SRGAN: the file with the shared extractor E (may equal --checkpoint)")
+    add("--extractor-key", help="E entry: extractor (default in gansr files and .ckpt) | generator_ema.extractor")
+    add("--extractor-set", dest="extractor_overrides", nargs="*", default=[], metavar="K=V", help="E args: num_block=2")
+    add("--scheme", choices=["gansr", "esrgan", "old"], default="gansr",
+        help="gansr: generator file (default); esrgan/old: plain RRDBNet state dict with official names")  # fmt: skip
+    return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="gansr-convert", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", required=True, help="input: official weights, BasicSR file, gansr export or .ckpt")
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--arch", help="generator config name in conf/generator (rrdbnet, fs_rrdbnet, edsr, pesr, ...) or a .yaml")
-    which.add_argument("--target", help="network class instead of a config, e.g. gansr.archs.shared_extractor.SharedExtractor")
-    parser.add_argument("--out", required=True, help="output .pth (a plain state dict)")
-    parser.add_argument("--scale", type=int, default=4, help="up-scaling factor of the network (default 4)")
-    parser.add_argument("--key", default=None,
-                        help="entry holding the weights: params | params_ema | extractor (BasicSR/gansr exports) or a "
-                             "Lightning prefix such as generator (default) or extractor")
-    parser.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="ARG=VALUE",
-                        help="constructor overrides, e.g. num_block=17 in_channels=64")
-    parser.add_argument("--scheme", choices=["gansr", "esrgan", "old"], default="gansr",
-                        help="key names of the output: gansr (default), esrgan (new-arch RRDB_trunk...) or old (model.N)")
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.extractor and args.scheme != "gansr":
+        parser.error("--extractor needs --scheme gansr (the official schemes hold one network per file)")
 
-    network = build_network(args.arch, args.target, args.scale, args.overrides)
     checkpoint = safe_load(args.checkpoint)
     source = detect_scheme(extract_state_dict(checkpoint, args.key))
-    state = convert(checkpoint, network, args.out, key=args.key, scheme=args.scheme)
-    params = sum(v.numel() for v in state.values())
-    print(f"{args.checkpoint} ({source} keys) -> {args.out} ({args.scheme} keys): "
-          f"{type(network).__name__}, {len(state)} tensors, {params:,} values")
+    generator_config = resolve(generator_node(args.arch), args.scale, args.overrides)
+    generator = load_network(generator_config, checkpoint, args.key)
+    if args.scheme != "gansr":
+        output = from_gansr_keys(_tensors(generator), args.scheme)
+    else:
+        output = {"params": _tensors(generator)}
+        extractor_config = None
+        if args.extractor:
+            extractor_file = safe_load(args.extractor)
+            extractor_config = resolve(extractor_node(), args.scale, args.extractor_overrides)
+            key = _extractor_key(extractor_file, args.extractor_key)
+            output["extractor"] = _tensors(load_network(extractor_config, extractor_file, key))
+        output["config"] = {
+            "generator": OmegaConf.to_container(generator_config),
+            "extractor": OmegaConf.to_container(extractor_config) if extractor_config is not None else None,
+            "scale": args.scale,
+        }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(output, args.out)
+    parts = type(generator).__name__ + (" + SharedExtractor" if args.extractor else "")
+    print(f"{args.checkpoint} ({source} keys) -> {args.out} ({args.scheme}): {parts}")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@
     gansr-interpolate --a RRDB_PSNR_x4.pth --b RRDB_ESRGAN_x4.pth --alpha 0.8 --out interp_08.pth
 
 Both files are converted to gansr key names first (any scheme/wrapping ``gansr-convert`` reads), so an old-arch
-PSNR model blends with a new-arch GAN model. The output is a gansr-named state dict.
+PSNR model blends with a new-arch GAN model. Two gansr generator files give a generator file; official weights
+give a gansr-named state dict (``gansr-convert`` it to upscale).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from gansr.utils.checkpoint import CheckpointMismatchError, read_state_dict
+from gansr.utils.checkpoint import CheckpointMismatchError, read_state_dict, safe_load
 
 
 def interpolate_state_dicts(
@@ -46,20 +48,43 @@ def interpolate_state_dicts(
     return blended
 
 
+def interpolate_files(
+    a: str | Path, b: str | Path, alpha: float, key_a: str | None = None, key_b: str | None = None
+) -> dict:
+    """Blend the generators of two files (any scheme/wrapping, converted to gansr names first).
+
+    When ``a`` is a gansr generator file (``params`` + ``config``, from gansr-train or gansr-convert) the result is
+    one too, with ``a``'s config (and the two shared extractors blended as well, if ``a`` has one); otherwise it is a
+    plain gansr-named state dict (run gansr-convert on it to upscale).
+    """
+    a_obj, b_obj = safe_load(a), safe_load(b)
+    blended = interpolate_state_dicts(read_state_dict(a_obj, key_a), read_state_dict(b_obj, key_b), alpha)
+    if "config" not in a_obj:
+        return blended
+    output = {"params": blended, "config": a_obj["config"]}
+    if a_obj["config"].get("extractor"):
+        extractors = (read_state_dict(obj, "extractor") for obj in (a_obj, b_obj))
+        output["extractor"] = interpolate_state_dicts(*extractors, alpha)
+    return output
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="gansr-interpolate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="gansr-interpolate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--a", required=True, help="the PSNR-oriented model (alpha = 0)")
     parser.add_argument("--b", required=True, help="the GAN model (alpha = 1)")
     parser.add_argument("--alpha", type=float, required=True, help="weight of --b in [0, 1] (ESRGAN uses 0.8)")
-    parser.add_argument("--out", required=True, help="output .pth (gansr key names)")
+    parser.add_argument("--out", required=True, help="output .pth")
     parser.add_argument("--key-a", default=None, help="entry holding the weights of --a (params, params_ema, ...)")
     parser.add_argument("--key-b", default=None, help="entry holding the weights of --b (params, params_ema, ...)")
     args = parser.parse_args(argv)
 
-    blended = interpolate_state_dicts(read_state_dict(args.a, args.key_a), read_state_dict(args.b, args.key_b), args.alpha)
+    output = interpolate_files(args.a, args.b, args.alpha, args.key_a, args.key_b)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(blended, args.out)
-    print(f"{args.out}: (1 - {args.alpha}) * {args.a} + {args.alpha} * {args.b}, {len(blended)} tensors")
+    torch.save(output, args.out)
+    kind = "generator file" if "config" in output else "state dict (gansr names; gansr-convert it to upscale)"
+    print(f"{args.out}: (1 - {args.alpha}) * {args.a} + {args.alpha} * {args.b}, {kind}")
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ def _finite(value: float) -> float | None:
 
 def _format_table(rows: list[dict[str, object]], means: dict[str, float], names: list[str]) -> str:
     width = max(len("mean"), *(len(str(row["name"])) for row in rows))
-    fmt = lambda v: f"{v:>10.4f}" if v is not None else f"{'inf':>10}"  # noqa: E731
+    fmt = lambda v: f"{v:>10.4f}" if v is not None else f"{'inf':>10}"
     lines = [f"{'image':<{width}} " + " ".join(f"{n:>10}" for n in names)]
     lines += [f"{row['name']:<{width}} " + " ".join(fmt(row[n]) for n in names) for row in rows]
     lines.append(f"{'mean':<{width}} " + " ".join(fmt(_finite(means[n])) for n in names))

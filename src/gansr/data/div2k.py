@@ -78,7 +78,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fetch(url: str, dest: Path, timeout: float) -> None:
+def _fetch(url: str, dest: Path, target: Path, timeout: float) -> None:
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -91,7 +91,8 @@ def _fetch(url: str, dest: Path, timeout: float) -> None:
     except (urllib.error.URLError, OSError) as err:
         part.unlink(missing_ok=True)
         raise DatasetDownloadError(
-            f"could not download {url} ({err}). Fetch it by hand and put it at {dest}, then run again"
+            f"could not download {url} ({err}). Fetch it by hand and put it at {dest} "
+            f"(or unzip its images into {target}), then run again"
         ) from err
     os.replace(part, dest)
 
@@ -139,7 +140,7 @@ def download_div2k(
         url = DIV2K_URLS[split]
         zip_path = root / "DIV2K" / Path(url).name
         if not zip_path.is_file():
-            _fetch(url, zip_path, timeout)
+            _fetch(url, zip_path, target, timeout)
         expected = sha256.get(split)
         if expected and _sha256(zip_path) != expected.lower():
             raise DatasetDownloadError(

@@ -50,7 +50,7 @@ class DatasetNotFoundError(FileNotFoundError):
 
 
 def _is_16bit(im: Image.Image) -> bool:
-    raw_modes = [tile.args if isinstance(tile.args, str) else "" for tile in getattr(im, "tile", [])]
+    raw_modes = [tile[3] if isinstance(tile[3], str) else "" for tile in getattr(im, "tile", None) or []]
     return im.mode.startswith("I;16") or im.mode == "I" or any(";16" in m for m in raw_modes)
 
 
@@ -71,7 +71,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             im.load()
             mode = im.mode
             if mode == "RGB":
-                arr = np.asarray(im)
+                arr = np.array(im)
             elif mode in ("I;16", "I;16B", "I;16L", "I"):
                 grey = np.rint(np.asarray(im, dtype=np.float64) / 257.0).clip(0, 255).astype(np.uint8)
                 arr = np.repeat(grey[..., None], 3, axis=2)
@@ -80,7 +80,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             elif mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
                 arr = np.asarray(im.convert("RGBA"))[..., :3]
             else:
-                arr = np.asarray(im.convert("RGB"))
+                arr = np.array(im.convert("RGB"))
     except ImageReadError:
         raise
     except FileNotFoundError as err:

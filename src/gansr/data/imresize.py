@@ -60,7 +60,7 @@ def _contributions(in_len: int, out_len: int, scale: float, antialias: bool) -> 
     x = np.arange(1, out_len + 1, dtype=np.float64)
     u = x / scale + 0.5 * (1 - 1 / scale)
     left = np.floor(u - kernel_width / 2)
-    num_taps = int(math.ceil(kernel_width)) + 2
+    num_taps = math.ceil(kernel_width) + 2
     indices = left[:, None] + np.arange(num_taps, dtype=np.float64)[None, :]  # 1-based
     weights = kernel(u[:, None] - indices)
     weights = weights / weights.sum(axis=1, keepdims=True)
@@ -76,20 +76,26 @@ def _resize_dim(x: Tensor, dim: int, out_len: int, scale: float, antialias: bool
     indices_t = torch.from_numpy(indices).to(x.device)
     weights_t = torch.from_numpy(weights).to(x.device)
     tap_shape = (out_len, 1) if dim == -2 else (out_len,)
-    out = x.index_select(dim, indices_t[:, 0]) * weights_t[:, 0].view(tap_shape)
+    out = x.index_select(dim, indices_t[:, 0]).mul_(weights_t[:, 0].view(tap_shape))
+    term = torch.empty_like(out)
     for p in range(1, indices.shape[1]):
-        out = out + x.index_select(dim, indices_t[:, p]) * weights_t[:, p].view(tap_shape)
+        torch.index_select(x, dim, indices_t[:, p], out=term)
+        out.add_(term.mul_(weights_t[:, p].view(tap_shape)))
     return out
 
 
 def _round_uint8(x: Tensor) -> Tensor:
-    """MATLAB's cast of double to uint8: round half away from zero, saturate to [0, 255]."""
-    return torch.floor(x + 0.5).clamp_(0, 255)
+    """MATLAB's cast of double to uint8: round half away from zero, saturate to [0, 255].
+
+    ``floor(x) + (frac >= 0.5)`` is exact in float64, unlike ``floor(x + 0.5)`` (0.49999999999999994 + 0.5 == 1).
+    """
+    down = torch.floor(x)
+    return down.add_((x - down) >= 0.5).clamp_(0, 255)
 
 
 def output_size(in_size: tuple[int, int], scale: float) -> tuple[int, int]:
     """MATLAB's output size for a scale factor: ``ceil(in * scale)`` per dimension (float64 arithmetic)."""
-    return tuple(int(math.ceil(n * scale)) for n in in_size)  # type: ignore[return-value]
+    return tuple(math.ceil(n * scale) for n in in_size)  # type: ignore[return-value]
 
 
 def imresize(
@@ -136,7 +142,7 @@ def imresize(
     if not (is_uint8 or img.is_floating_point()):
         raise TypeError(f"imresize expects a float or uint8 tensor, got {img.dtype}")
     rounding = uint8_path or is_uint8
-    x = img.to(torch.float64)
+    x = img.to(torch.float64).contiguous()
     # MATLAB resizes the dimension with the smaller scale first (stable: height first on ties).
     order = (-2, -1) if scales[0] <= scales[1] else (-1, -2)
     for dim in order:
@@ -156,7 +162,7 @@ def imresize_uint8(arr: np.ndarray, scale: float) -> np.ndarray:
         raise TypeError(f"imresize_uint8 expects a uint8 array, got {arr.dtype}")
     if arr.ndim not in (2, 3):
         raise ValueError(f"imresize_uint8 expects (H,W) or (H,W,C), got shape {arr.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(arr))
+    t = torch.tensor(arr)  # a copy: the array may be read-only
     t = t.permute(2, 0, 1) if arr.ndim == 3 else t
     out = imresize(t, scale)
     out = out.permute(1, 2, 0) if arr.ndim == 3 else out

@@ -10,23 +10,33 @@ and torchmetrics classes that average them over a dataset (DDP-correct)::
     from gansr.metrics import build_metrics
     metrics = build_metrics(["psnr_y", "ssim_y", "lpips"], crop_border=4, lpips_version="0.1")
 """
-from gansr.metrics.collection import LPIPS, NIQE, PI, PSNR, RMSE, SSIM, ImageMeanMetric, Ma, build_metrics
+from gansr.metrics.collection import (
+    LPIPS,
+    NIQE,
+    PI,
+    PSNR,
+    RMSE,
+    SSIM,
+    ImageMeanMetric,
+    Ma,
+    build_metrics,
+)
 from gansr.metrics.color import rgb2y
 from gansr.metrics.psnr_ssim import psnr, quantize, rmse, ssim
 
 __all__ = [
-    "quantize",
-    "psnr",
-    "ssim",
-    "rmse",
-    "rgb2y",
-    "ImageMeanMetric",
-    "PSNR",
-    "SSIM",
-    "RMSE",
     "LPIPS",
     "NIQE",
-    "Ma",
     "PI",
+    "PSNR",
+    "RMSE",
+    "SSIM",
+    "ImageMeanMetric",
+    "Ma",
     "build_metrics",
+    "psnr",
+    "quantize",
+    "rgb2y",
+    "rmse",
+    "ssim",
 ]

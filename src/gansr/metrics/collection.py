@@ -19,10 +19,16 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from gansr.metrics.lpips_metric import LPIPSDistance
-from gansr.metrics.no_reference import load_ma_params, load_niqe_params, ma, niqe, perceptual_index
+from gansr.metrics.no_reference import (
+    load_ma_params,
+    load_niqe_params,
+    ma,
+    niqe,
+    perceptual_index,
+)
 from gansr.metrics.psnr_ssim import psnr, quantize, rmse, ssim
 
-__all__ = ["ImageMeanMetric", "PSNR", "SSIM", "RMSE", "LPIPS", "NIQE", "Ma", "PI", "build_metrics"]
+__all__ = ["LPIPS", "NIQE", "PI", "PSNR", "RMSE", "SSIM", "ImageMeanMetric", "Ma", "build_metrics"]
 
 
 class ImageMeanMetric(Metric):
@@ -211,7 +217,7 @@ class PI(ImageMeanMetric):
 
     def score(self, sr: Tensor, hr: Tensor | None = None) -> Tensor:
         sr = quantize(sr)
-        conventions = dict(crop_border=self.crop_border, y_channel=self.y_channel, round_y=self.round_y)
+        conventions = {"crop_border": self.crop_border, "y_channel": self.y_channel, "round_y": self.round_y}
         return perceptual_index(niqe(sr, self.niqe_params, **conventions), ma(sr, self.ma_params, **conventions))
 
 

@@ -21,9 +21,13 @@ import lpips
 import torch
 from torch import Tensor, nn
 
-from gansr.utils.weights import fetch_weight, torch_hub_checkpoints_dir
+from gansr.utils.weights import (
+    MissingWeightError,
+    fetch_weight,
+    torch_hub_checkpoints_dir,
+)
 
-__all__ = ["LPIPSDistance", "ALEXNET_FILE", "ALEXNET_URL", "lpips_linear_weights_path"]
+__all__ = ["ALEXNET_FILE", "ALEXNET_URL", "LPIPSDistance", "lpips_linear_weights_path"]
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 ALEXNET_URL = f"https://download.pytorch.org/models/{ALEXNET_FILE}"
@@ -64,10 +68,12 @@ class LPIPSDistance(nn.Module):
         linear = torch.load(lpips_linear_weights_path(version), map_location="cpu", weights_only=True)
         self.net.load_state_dict(linear, strict=False)
         if pretrained_backbone:
-            self._load_alexnet(
-                fetch_weight(ALEXNET_FILE, ALEXNET_URL, sha256=ALEXNET_SHA256_PREFIX,
-                             cache_dir=torch_hub_checkpoints_dir(), local_path=backbone_path)
-            )
+            try:
+                path = fetch_weight(ALEXNET_FILE, ALEXNET_URL, sha256=ALEXNET_SHA256_PREFIX,
+                                    cache_dir=torch_hub_checkpoints_dir(), local_path=backbone_path)
+            except MissingWeightError as err:
+                raise MissingWeightError(f"LPIPS: {err}; or drop lpips from the metrics") from None
+            self._load_alexnet(path)
         self.net.requires_grad_(False)
         self.net.eval()
 
@@ -78,7 +84,7 @@ class LPIPSDistance(nn.Module):
         mapped = {name: state[f"features.{name.split('.', 1)[1]}"] for name in trunk.state_dict()}
         trunk.load_state_dict(mapped)
 
-    def train(self, mode: bool = True) -> "LPIPSDistance":
+    def train(self, mode: bool = True) -> LPIPSDistance:
         """Stays in eval mode (dropout of the linear layers off) whatever the parent module does."""
         return super().train(False)
 

@@ -33,16 +33,16 @@ from gansr.metrics.color import rgb2y
 from gansr.utils.weights import fetch_weight
 
 __all__ = [
-    "NIQE_PARAMS_FILE",
-    "NIQE_PARAMS_URL",
     "MA_PARAMS_FILE",
     "MA_PARAMS_URL",
-    "NIQEParams",
+    "NIQE_PARAMS_FILE",
+    "NIQE_PARAMS_URL",
     "MaParams",
-    "load_niqe_params",
+    "NIQEParams",
     "load_ma_params",
-    "niqe",
+    "load_niqe_params",
     "ma",
+    "niqe",
     "perceptual_index",
 ]
 

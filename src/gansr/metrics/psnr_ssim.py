@@ -16,7 +16,7 @@ from torch import Tensor
 
 from gansr.metrics.color import rgb2y
 
-__all__ = ["quantize", "psnr", "ssim", "mse", "rmse"]
+__all__ = ["mse", "psnr", "quantize", "rmse", "ssim"]
 
 _SSIM_WINDOW = 11
 _SSIM_SIGMA = 1.5

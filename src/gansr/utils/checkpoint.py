@@ -9,6 +9,7 @@
   unwrapped keys ``model.1.sub.RDBk...``, and PESR's ``embed``/``upsample`` (-> EDSR's ``head``/``tail``).
 * :func:`load_generator_weights` - all of the above, then a strict load that names the keys that do not fit.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -22,7 +23,6 @@ import torch
 from torch import nn
 
 StateDict = dict[str, torch.Tensor]
-SCHEMES = ("gansr", "esrgan", "old", "pesr")
 
 
 class UnsafeCheckpointError(RuntimeError):
@@ -41,7 +41,8 @@ def safe_load(path: str | Path) -> dict:
         FileNotFoundError: no such file.
         UnsafeCheckpointError: the pickle needs globals beyond tensors and plain containers (e.g. a whole pickled
             model, or a class whose ``__reduce__`` runs code); nothing from it is executed.
-        ValueError: not a PyTorch file, or not a dict at the top level.
+        ValueError: not a PyTorch file.
+        TypeError: not a dict at the top level.
     """
     path = Path(path)
     if not path.is_file():
@@ -61,7 +62,7 @@ def safe_load(path: str | Path) -> dict:
     except (RuntimeError, KeyError, EOFError) as err:
         raise ValueError(f"{path} is not a readable PyTorch checkpoint: {type(err).__name__}: {err}") from None
     if not isinstance(obj, Mapping):
-        raise ValueError(f"{path}: expected a dict of tensors at the top level, got {type(obj).__name__}")
+        raise TypeError(f"{path}: expected a dict of tensors at the top level, got {type(obj).__name__}")
     return dict(obj)
 
 
@@ -78,7 +79,7 @@ def extract_state_dict(obj: Mapping, key: str | None = None) -> StateDict:
     """
     if isinstance(obj.get("state_dict"), Mapping):
         prefix = f"{key or 'generator'}."
-        state = {k[len(prefix):]: v for k, v in obj["state_dict"].items() if k.startswith(prefix)}
+        state = {k[len(prefix) :]: v for k, v in obj["state_dict"].items() if k.startswith(prefix)}
         if not state:
             present = sorted({k.split(".")[0] for k in obj["state_dict"]})
             raise KeyError(f"Lightning checkpoint has no '{prefix}*' tensors; prefixes present: {present}; pass key=")
@@ -202,6 +203,8 @@ def from_gansr_keys(state: Mapping[str, torch.Tensor], scheme: str) -> StateDict
     ``"old"`` (sequential, [FA]/[BSR-2019] ``test.py``) names; ``"gansr"`` returns a copy."""
     if scheme == "gansr":
         return dict(state)
+    if "conv_first.weight" not in state:
+        raise ValueError(f"the '{scheme}' key scheme exists for RRDBNet and the shared extractor only")
     if scheme == "esrgan":
         return _rename(state, _GANSR_TO_ESRGAN)
     if scheme == "old":
@@ -250,12 +253,17 @@ def load_generator_weights(
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     mismatched = [
-        f"{k} {tuple(v.shape)} vs model {tuple(own[k].shape)}" for k, v in state.items() if k in own and v.shape != own[k].shape
+        f"{k} {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        for k, v in state.items()
+        if k in own and v.shape != own[k].shape
     ]
     if mismatched or (strict and (missing or unexpected)):
         source = path_or_state_dict if isinstance(path_or_state_dict, (str, Path)) else "the state dict"
-        parts = [f"{len(names)} {what}: {_examples(names)}" for what, names in
-                 (("missing", missing), ("unexpected", unexpected), ("with other shapes", mismatched)) if names]
+        parts = [
+            f"{len(names)} {what}: {_examples(names)}"
+            for what, names in (("missing", missing), ("unexpected", unexpected), ("with other shapes", mismatched))
+            if names
+        ]
         raise CheckpointMismatchError(
             f"{source} ({detect_scheme(raw)} keys) does not fit {type(model).__name__}: {'; '.join(parts)}. "
             "Another architecture, scale or size? Check the generator config (num_block, num_feat, in_channels, scale)"

@@ -21,8 +21,8 @@ __all__ = [
     "MissingWeightError",
     "WeightChecksumError",
     "default_cache_dir",
-    "torch_hub_checkpoints_dir",
     "fetch_weight",
+    "torch_hub_checkpoints_dir",
 ]
 
 
@@ -76,7 +76,7 @@ def fetch_weight(
         return path
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(url, str(path), hash_prefix=sha256.lower() if sha256 else None, progress=False)
+        torch.hub.download_url_to_file(url, str(path), hash_prefix=sha256.lower() if sha256 else None)
     except RuntimeError as err:  # torch.hub's hash check; the partial file is already removed
         raise WeightChecksumError(f"{filename} downloaded from {url} failed its sha256 check ({err})") from err
     except OSError as err:  # URLError, HTTPError, DNS failure, read-only folder

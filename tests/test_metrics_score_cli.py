@@ -1,0 +1,119 @@
+"""``gansr-score``: file matching, size handling, JSON output, clear errors."""
+import json
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageFilter
+
+from gansr.cli.score import main, match_files, match_hr_stem
+from gansr.data.image_io import read_image, to_tensor, write_image
+from gansr.metrics import psnr
+
+
+def test_match_rule():
+    hr = ["baby", "baboon", "img_1", "img_10", "bird"]
+    assert match_hr_stem("baby", hr) == "baby"
+    assert match_hr_stem("baby_x4_SR", hr) == "baby"
+    assert match_hr_stem("babyx4", hr) == "baby"
+    assert match_hr_stem("baboon_ESRGAN", hr) == "baboon"
+    assert match_hr_stem("img_10_SR", hr) == "img_10"  # longest prefix; "img_1" + "0" is not a separator
+    assert match_hr_stem("img_1-fasrgan", hr) == "img_1"
+    assert match_hr_stem("birdie", hr) is None  # "bird" + "ie": no separator
+    assert match_hr_stem("zebra_SR", hr) is None
+
+
+def test_match_files_reports_leftovers():
+    pairs, sr_left, hr_left = match_files(
+        [Path("s/baby_SR.png"), Path("s/extra.png")], [Path("h/baby.png"), Path("h/bird.png")]
+    )
+    assert pairs == [(Path("s/baby_SR.png"), Path("h/baby.png"))]
+    assert sr_left == [Path("s/extra.png")] and hr_left == [Path("h/bird.png")]
+
+
+@pytest.fixture
+def folders(shared_data, tmp_path):
+    """HR: 192x192 crops of two Set5 images (bird's HR 2 px larger, as an un-mod-cropped HR); SR: blurred copies."""
+    hr_dir, sr_dir = tmp_path / "hr", tmp_path / "sr"
+    for name, extra in (("baby", 0), ("bird", 2)):
+        arr = read_image(shared_data / "Set5" / "HR" / f"{name}.png")[: 192 + extra, : 192 + extra]
+        write_image(hr_dir / f"{name}.png", arr)
+        blurred = np.asarray(Image.fromarray(arr[:192, :192]).filter(ImageFilter.GaussianBlur(1.5)))
+        write_image(sr_dir / f"{name}_x4_SR.png", blurred)
+    write_image(sr_dir / "unrelated.png", np.zeros((8, 8, 3), np.uint8))
+    return sr_dir, hr_dir
+
+
+def test_end_to_end_json(folders, shared_data, tmp_path, capsys):
+    sr_dir, hr_dir = folders
+    out = tmp_path / "scores.json"
+    niqe_params = shared_data / "metrics" / "niqe" / "modelparameters.mat"
+    main(["--sr", str(sr_dir), "--hr", str(hr_dir), "--scale", "4", "--metrics", "psnr_y,ssim_y,rmse,niqe",
+          "--niqe-params", str(niqe_params), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert "unrelated.png" in captured.err  # unmatched file warned about
+    assert "bird.png is 194x194, cropped top-left" in captured.out
+    assert "mean" in captured.out and "psnr_y" in captured.out
+
+    doc = json.loads(out.read_text())
+    assert set(doc) == {"metrics", "images", "conventions"}
+    assert [(i["name"], i["hr"]) for i in doc["images"]] == [("baby_x4_SR.png", "baby.png"), ("bird_x4_SR.png", "bird.png")]
+    assert doc["conventions"]["crop_border"] == 4 and doc["conventions"]["no_reference"]["crop_border"] == 0
+    for name in ("psnr_y", "ssim_y", "niqe"):
+        assert doc["metrics"][name] == pytest.approx(np.mean([i[name] for i in doc["images"]]))
+    assert doc["metrics"]["rmse"] == pytest.approx(np.sqrt(np.mean([i["rmse"] ** 2 for i in doc["images"]])))
+    # the per-image value is the library's PSNR of the same files
+    sr = to_tensor(read_image(sr_dir / "baby_x4_SR.png"))[None]
+    hr = to_tensor(read_image(hr_dir / "baby.png"))[None]
+    assert doc["images"][0]["psnr_y"] == pytest.approx(psnr(sr, hr, crop_border=4).item())
+    assert 20 < doc["metrics"]["psnr_y"] < 45 and 0 < doc["metrics"]["ssim_y"] < 1
+
+
+def test_identical_images_give_null_not_infinity(folders, tmp_path):
+    _, hr_dir = folders
+    out = tmp_path / "same.json"
+    main(["--sr", str(hr_dir), "--hr", str(hr_dir), "--metrics", "psnr_rgb", "--out", str(out)])
+    doc = json.loads(out.read_text())  # strict JSON: no Infinity
+    assert doc["metrics"]["psnr_rgb"] is None and doc["images"][0]["psnr_rgb"] is None
+
+
+def test_size_mismatch_names_both_files(folders):
+    sr_dir, hr_dir = folders
+    write_image(sr_dir / "baby_x4_SR.png", np.zeros((100, 100, 3), np.uint8))
+    with pytest.raises(SystemExit, match=r"baby_x4_SR.png is 100x100 but HR .*baby.png is 192x192"):
+        main(["--sr", str(sr_dir), "--hr", str(hr_dir), "--metrics", "psnr_y"])
+
+
+def test_no_match_and_unknown_metric_are_errors(folders, tmp_path):
+    sr_dir, hr_dir = folders
+    other = tmp_path / "other"
+    write_image(other / "zebra.png", np.zeros((16, 16, 3), np.uint8))
+    with pytest.raises(SystemExit, match="no SR file"):
+        main(["--sr", str(other), "--hr", str(hr_dir)])
+    with pytest.raises(SystemExit, match="unknown metric"):
+        main(["--sr", str(sr_dir), "--hr", str(hr_dir), "--metrics", "psnr_y,fid"])
+
+
+def test_missing_lpips_weights_is_one_clear_line(folders, tmp_path, monkeypatch):
+    sr_dir, hr_dir = folders
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    torch.hub.set_dir(str(tmp_path / "hub"))
+
+    def offline(url, dst, *args, **kwargs):
+        raise urllib.error.URLError("no network in tests")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(SystemExit) as info:
+        main(["--sr", str(sr_dir), "--hr", str(hr_dir), "--metrics", "lpips"])
+    message = str(info.value)
+    assert "alexnet-owt-7be5be79.pth" in message and str(tmp_path / "hub" / "checkpoints") in message
+    assert "\n" not in message
+
+
+def test_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    assert "longest prefix" in capsys.readouterr().out
