@@ -7,10 +7,10 @@ SCALE  ?= smoke
 EVAL_ONLY ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast bench clean
+.PHONY: help install demo test test-fast bench clean table-mask table-fasrgan table-fasrgan-ablation table-srgan
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  make %-22s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_ -]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  make %-28s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ test-fast: $(STAMP) ## the test suite without tests marked slow
 
 bench: $(STAMP) ## benchmarks: prints a table and writes benchmarks/results.json
 	$(PY) benchmarks/run.py
+
+table-mask table-fasrgan table-fasrgan-ablation table-srgan: $(STAMP) ## reproduce a paper table (SCALE=smoke|paper, EVAL_ONLY=0|1)
+	$(PY) -m gansr.tables --table $(subst -,_,$(patsubst table-%,%,$@)) --scale $(SCALE) $(if $(filter 1,$(EVAL_ONLY)),--eval-only)
 
 clean: ## remove outputs (keeps .venv)
 	rm -rf outputs multirun demo_outputs wandb lightning_logs .pytest_cache

@@ -26,6 +26,8 @@ def evaluate_upscaler(
     *,
     crop_border: int,
     lpips_version: str = "0.1",
+    round_y: bool = False,
+    niqe_params_path: str | Path | None = None,
     device: str | torch.device = "cpu",
     save_dir: Path | None = None,
 ) -> dict[str, float]:
@@ -33,7 +35,9 @@ def evaluate_upscaler(
     (as saved PNGs are, METHODS.md 2.7). With ``save_dir`` the SR images are written as ``<name>.png``."""
     from gansr.data.image_io import write_image
 
-    metrics = {name: m.to(device) for name, m in build_metrics(list(metric_names), crop_border=crop_border, lpips_version=lpips_version).items()}
+    metrics = {name: m.to(device) for name, m in build_metrics(
+        list(metric_names), crop_border=crop_border, lpips_version=lpips_version, round_y=round_y, niqe_params_path=niqe_params_path
+    ).items()}
     for index in tqdm(range(len(dataset)), desc=f"eval {getattr(dataset, 'name', '')}", leave=False):
         item = dataset[index]
         lr, hr = item["lr"][None].to(device), item["hr"][None].to(device)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gansr.archs.blocks import RRDB, NearestConvUpsample, conv3x3, default_init_weights
@@ -36,6 +37,9 @@ class RRDBNet(nn.Module):
         num_grow_ch: growth channels gc of the dense blocks (32).
         scale: up-sampling factor, a power of two (4 in all papers).
         init_scale: factor on the kaiming init of all convs.
+        image_skip: "none" (ESRGAN, every paper preset) or "bicubic": add the bicubic up-scaling of the input
+            to the output, so the network learns a residual (not in ESRGAN; the CPU demo uses it to beat bicubic
+            within minutes). Needs ``in_channels == out_channels``.
 
     Shape: ``(B,in_channels,h,w) -> (B,out_channels,scale*h,scale*w)``.
     Parameters: nb=23 16,697,987; nb=17 12,381,443; in 64 nb=16 11,697,155; in 64 nb=15 10,977,731 (METHODS.md 8.4).
@@ -50,8 +54,14 @@ class RRDBNet(nn.Module):
         num_grow_ch: int = 32,
         scale: int = 4,
         init_scale: float = 0.1,
+        image_skip: str = "none",
     ) -> None:
         super().__init__()
+        if image_skip not in ("none", "bicubic"):
+            raise ValueError(f"image_skip must be 'none' or 'bicubic', got {image_skip!r}")
+        if image_skip == "bicubic" and in_channels != out_channels:
+            raise ValueError(f"image_skip='bicubic' needs in_channels == out_channels, got {in_channels} and {out_channels}")
+        self.image_skip = image_skip
         if scale < 2 or scale & (scale - 1):
             raise ValueError(f"RRDBNet up-samples by nearest x2 stages: scale must be 2, 4, 8, ...; got {scale}")
         self.scale = scale
@@ -71,4 +81,7 @@ class RRDBNet(nn.Module):
         feat = feat + self.conv_body(self.body(feat))
         for i in range(1, self.num_upsample + 1):
             feat = getattr(self, f"conv_up{i}")(feat)
-        return self.conv_last(self.lrelu(self.conv_hr(feat)))
+        out = self.conv_last(self.lrelu(self.conv_hr(feat)))
+        if self.image_skip == "bicubic":
+            out = out + F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        return out

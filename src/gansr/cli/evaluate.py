@@ -42,7 +42,7 @@ def evaluate(cfg: DictConfig) -> list[dict[str, object]]:
                                     folder=cfg.folders.get(name))
         dataset.prepare()
         scores = evaluate_upscaler(upscale, dataset, cfg.metrics, crop_border=cfg.crop_border, lpips_version=cfg.lpips_version,
-                                   device=device, save_dir=out_dir / dataset.name if cfg.save_images else None)
+                                   round_y=cfg.round_y, niqe_params_path=cfg.niqe_params, device=device, save_dir=out_dir / dataset.name if cfg.save_images else None)
         rows.append({"method": method, "set": dataset.name, "images": len(dataset), **scores})
     table = write_table(rows, out_dir / "results.md", out_dir / "results.csv", title=f"{method}, x{cfg.scale}")
     print(table)

@@ -84,8 +84,8 @@ def _conventions(args: argparse.Namespace, names: list[str]) -> dict[str, object
     }
     if {"psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "rmse"} & set(names):
         conventions["crop_border"] = args.crop_border
-        conventions["y_channel"] = "MATLAB rgb2ycbcr Y (16 + 65.481R + 128.553G + 24.966B), float64, not rounded, " \
-                                   "after the border crop"
+        conventions["y_channel"] = "MATLAB rgb2ycbcr Y (16 + 65.481R + 128.553G + 24.966B), float64, " \
+                                   f"{'rounded (uint8 rgb2ycbcr)' if args.round_y else 'not rounded'}, after the border crop"
         conventions["psnr"] = "10 log10(255^2 / MSE) per image, mean over images"
         conventions["ssim"] = "Wang 2003 ssim_index: 11x11 Gaussian sigma 1.5, K1 0.01, K2 0.03, L 255, valid, " \
                               "no down-sampling; RGB = mean over channels"
@@ -128,7 +128,7 @@ def score_folders(args: argparse.Namespace) -> dict[str, object]:
               f"{[p.name for p in unmatched_hr]}", file=sys.stderr)
     metrics = build_metrics(names, crop_border=args.crop_border, lpips_version=args.lpips_version,
                             nr_crop_border=args.nr_crop_border, niqe_params_path=args.niqe_params,
-                            ma_params_path=args.ma_params)
+                            ma_params_path=args.ma_params, round_y=args.round_y)
     rows: list[dict[str, object]] = []
     for sr_path, hr_path in pairs:
         sr = to_tensor(read_image(sr_path))
@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="border shaved by NIQE/Ma/PI (default: %(default)s, as FASRGAN's PI script)")
     parser.add_argument("--lpips-version", default="0.1", choices=("0.1", "0.0"),
                         help="LPIPS linear weights; FASRGAN's tables used 0.0 (default: %(default)s)")
+    parser.add_argument("--round-y", action="store_true",
+                        help="PSNR/SSIM on the rounded Y of MATLAB rgb2ycbcr(uint8), the convention of the RCAN/EDSR-era "
+                             "scripts behind the published Bicubic/EDSR/RCAN rows (default: unrounded, as BasicSR/FASRGAN)")
     parser.add_argument("--niqe-params", type=Path, default=None,
                         help="NIQE modelparameters.mat (default: niqe_modelparameters.mat in $GANSR_CACHE)")
     parser.add_argument("--ma-params", type=Path, default=None,

@@ -62,10 +62,11 @@ class ImageMeanMetric(Metric):
 class _FullReference(ImageMeanMetric):
     """Base of the metrics that need ``hr`` of the same shape as ``sr``."""
 
-    def __init__(self, crop_border: int, y_channel: bool = True, **kwargs) -> None:
+    def __init__(self, crop_border: int, y_channel: bool = True, round_y: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.crop_border = crop_border
         self.y_channel = y_channel
+        self.round_y = round_y
 
     def score(self, sr: Tensor, hr: Tensor | None = None) -> Tensor:
         if hr is None:
@@ -85,7 +86,7 @@ class PSNR(_FullReference):
     higher_is_better = True
 
     def _score(self, sr: Tensor, hr: Tensor) -> Tensor:
-        return psnr(sr, hr, crop_border=self.crop_border, y_channel=self.y_channel)
+        return psnr(sr, hr, crop_border=self.crop_border, y_channel=self.y_channel, round_y=self.round_y)
 
 
 class SSIM(_FullReference):
@@ -94,7 +95,7 @@ class SSIM(_FullReference):
     higher_is_better = True
 
     def _score(self, sr: Tensor, hr: Tensor) -> Tensor:
-        return ssim(sr, hr, crop_border=self.crop_border, y_channel=self.y_channel)
+        return ssim(sr, hr, crop_border=self.crop_border, y_channel=self.y_channel, round_y=self.round_y)
 
 
 class RMSE(_FullReference):
@@ -230,6 +231,7 @@ def build_metrics(
     nr_crop_border: int = 0,
     niqe_params_path: str | os.PathLike | None = None,
     ma_params_path: str | os.PathLike | None = None,
+    round_y: bool = False,
 ) -> dict[str, Metric]:
     """Metrics by their log names: ``psnr_y ssim_y psnr_rgb ssim_rgb rmse lpips niqe ma pi``.
 
@@ -237,12 +239,14 @@ def build_metrics(
         crop_border: border shaved by the full-reference metrics (PSNR, SSIM, RMSE); the paper convention is the scale.
         lpips_version: ``"0.1"`` or ``"0.0"`` (FASRGAN); ``lpips_pretrained_backbone=False`` for a random AlexNet.
         nr_crop_border: border shaved by NIQE / Ma / PI (FASRGAN's ``Test_scripts/PI``: 0).
+        round_y: PSNR/SSIM on the rounded Y of the uint8 image (RCAN/EDSR-era tables, e.g. the Bicubic row) instead
+            of the unrounded Y of ``im2double`` (BasicSR, FASRGAN; the default).
         niqe_params_path, ma_params_path: parameter files for NIQE / Ma / PI (default: the cache, see ``no_reference``).
     Raises ValueError naming the unknown names and the known ones. Missing weight files raise MissingWeightError.
     """
     factories = {
-        "psnr_y": lambda: PSNR(crop_border, y_channel=True),
-        "ssim_y": lambda: SSIM(crop_border, y_channel=True),
+        "psnr_y": lambda: PSNR(crop_border, y_channel=True, round_y=round_y),
+        "ssim_y": lambda: SSIM(crop_border, y_channel=True, round_y=round_y),
         "psnr_rgb": lambda: PSNR(crop_border, y_channel=False),
         "ssim_rgb": lambda: SSIM(crop_border, y_channel=False),
         "rmse": lambda: RMSE(crop_border, y_channel=True),

@@ -14,9 +14,10 @@ import torch
 from torch import nn
 
 from gansr.metrics import build_metrics, quantize
+from gansr.training.checkpointing import rng_state, set_rng_state
 from gansr.training.divergence import POLICIES
 from gansr.training.ema import GeneratorEMA
-from gansr.utils.checkpoint import load_generator_weights, safe_load
+from gansr.utils.checkpoint import CheckpointMismatchError, load_generator_weights, safe_load
 
 
 def _metric_key(name: str) -> str:
@@ -96,16 +97,14 @@ class SRModule(pl.LightningModule):
     def load_generator_init(self, path: str | Path) -> None:
         """Initialise G (and E) from a gansr checkpoint or an official generator file (METHODS.md 2.2)."""
         state = safe_load(path)
-        if "state_dict" in state:  # a gansr Lightning checkpoint: take its G and E
-            full = state["state_dict"]
-            self.generator.load_state_dict(_sub_state(full, "generator."), strict=True)
-            if self.extractor is not None:
-                extractor_state = _sub_state(full, "extractor.")
-                if not extractor_state:
+        try:
+            load_generator_weights(self.generator, state)  # a Lightning checkpoint: its 'generator.*' tensors
+            if self.extractor is not None and "state_dict" in state:
+                if not _sub_state(state["state_dict"], "extractor."):
                     raise ValueError(f"{path}: has no shared-extractor weights ('extractor.*'), but this run shares one")
-                self.extractor.load_state_dict(extractor_state, strict=True)
-        else:
-            load_generator_weights(self.generator, state)
+                load_generator_weights(self.extractor, state, key="extractor")
+        except CheckpointMismatchError as err:
+            raise CheckpointMismatchError(f"module.generator_init={path}: {err}") from None
 
     # ------------------------------------------------------------------ schedulers / counter
     def step_schedulers(self) -> None:
@@ -127,10 +126,13 @@ class SRModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["iteration"] = self.iteration
         checkpoint["skipped_batches"] = self.skipped_batches
+        checkpoint["rng_state"] = rng_state()  # exact resume: same shuffles and crops after the restart
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.iteration = int(checkpoint["iteration"])
         self.skipped_batches = int(checkpoint["skipped_batches"])
+        if "rng_state" in checkpoint:
+            set_rng_state(checkpoint["rng_state"], rank=self.global_rank)
 
     # ------------------------------------------------------------------ validation / test
     def setup(self, stage: str) -> None:

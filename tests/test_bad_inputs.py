@@ -1,0 +1,89 @@
+"""Bad inputs give clear errors (and run no code): a generator_init of another architecture or scale, a missing
+preset, SR larger than HR in gansr-score, and a resume checkpoint that carries pickled code."""
+from __future__ import annotations
+
+import os
+import re
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from hydra.errors import MissingConfigException
+from hydra.utils import instantiate
+
+from gansr.archs.rrdbnet import RRDBNet
+from gansr.archs.srresnet import SRResNet
+from gansr.cli import compose_config
+from gansr.cli.score import main as score_main
+from gansr.cli.train import train
+from gansr.data.image_io import write_image
+from gansr.utils.checkpoint import CheckpointMismatchError
+
+TINY_RRDB = ["generator.num_feat=8", "generator.num_block=1", "generator.num_grow_ch=4"]
+
+def root_cause(err: BaseException) -> BaseException:
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return err
+
+@pytest.mark.parametrize(
+    "other, names",
+    [
+        (lambda: SRResNet(num_feat=8, num_block=1), r"missing: conv_first.weight"),  # another architecture
+        (lambda: RRDBNet(num_feat=8, num_block=1, num_grow_ch=4, scale=2), r"missing: conv_up2"),  # another scale
+    ],
+    ids=["architecture", "scale"],
+)
+@pytest.mark.parametrize("wrapping", ["basicsr", "lightning"])
+def test_generator_init_of_another_network_names_the_keys(other, names, wrapping, tmp_path):
+    weights = tmp_path / "other.pth"
+    state = other().state_dict()
+    if wrapping == "lightning":  # a gansr run's .ckpt: G under 'generator.'
+        torch.save({"state_dict": {f"generator.{k}": v for k, v in state.items()}, "iteration": 2}, weights)
+    else:
+        torch.save({"params": state}, weights)
+    cfg = compose_config(["experiment=esrgan_psnr", *TINY_RRDB, f"module.generator_init={weights}"], tmp_path / "run")
+    with pytest.raises(Exception) as info:
+        instantiate(cfg.module)
+    err = root_cause(info.value)
+    assert isinstance(err, CheckpointMismatchError)
+    assert f"module.generator_init={weights}" in str(err) and "RRDBNet" in str(err)
+
+    assert re.search(names, str(err)), str(err)
+
+def test_missing_preset_is_hydras_error_naming_it(tmp_path):
+    with pytest.raises(MissingConfigException, match="nope"):
+        compose_config(["experiment=nope"], tmp_path / "run")
+
+def test_score_sr_larger_than_hr_is_a_clear_error(tmp_path):
+    write_image(tmp_path / "hr" / "a.png", np.zeros((32, 32, 3), np.uint8))
+    write_image(tmp_path / "sr" / "a.png", np.zeros((40, 40, 3), np.uint8))
+    with pytest.raises(SystemExit, match=r"size mismatch: SR .*a\.png is 40x40 but HR .*a\.png is 32x32"):
+        score_main(["--sr", str(tmp_path / "sr"), "--hr", str(tmp_path / "hr"), "--metrics", "psnr_y"])
+
+class RunsCode:
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+def test_resume_from_a_checkpoint_with_code_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "iteration": 1, "payload": RunsCode(str(marker))}, evil)
+    hr = tmp_path / "HR"
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        write_image(hr / f"img{i}.png", rng.integers(0, 256, (48, 48, 3), dtype=np.uint8))
+    cfg = compose_config(
+        ["experiment=esrgan_psnr", *TINY_RRDB, "data=folder", f"data.train.hr_dir={hr}",
+         f"data.train.lr_cache_dir={tmp_path / 'lr'}", "data.val=[]", "data.patch_size=32", "data.batch_size=2",
+         "data.num_workers=0", "trainer.max_steps=2", "trainer.enable_progress_bar=false", f"resume={evil}"],
+        tmp_path / "run",
+    )
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        train(cfg)
+    assert not marker.exists()
+    assert not (tmp_path / "run" / "generator.pth").exists()

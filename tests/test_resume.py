@@ -1,0 +1,97 @@
+"""Exact resume: a tiny run stopped at iteration 2 and resumed from its checkpoint ends bit-identical (weights,
+optimizer and scheduler states, iteration counter) to an uninterrupted 4-iteration run, on CPU with a fixed seed."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gansr.cli import compose_config
+from gansr.cli.train import train
+from gansr.data.image_io import write_image
+from gansr.utils.checkpoint import safe_load
+
+# (experiment, tiny overrides): PSNR stage, GAN stage, Fs-SRGAN (shared extractor owned by both optimizers)
+TINY = {
+    "esrgan_psnr": ["generator.num_feat=8", "generator.num_block=1", "generator.num_grow_ch=4"],
+    "esrgan": ["generator.num_feat=8", "generator.num_block=1", "generator.num_grow_ch=4", "discriminator.num_feat=4",
+               "loss.perceptual.pretrained=false"],
+    "fs_srgan": ["generator.num_feat=8", "generator.num_block=1", "generator.num_grow_ch=4", "discriminator.num_feat=4",
+                 "loss.perceptual.pretrained=false", "sharing.num_feat=8", "+sharing.num_grow_ch=4"],
+}
+
+
+@pytest.fixture(scope="module")
+def hr_folder(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("hr") / "HR"
+    rng = np.random.default_rng(0)
+    for i in range(4):  # 4 images, batch 2: two iterations per epoch, so the resumed run crosses an epoch
+        write_image(folder / f"img{i}.png", rng.integers(0, 256, (48, 48, 3), dtype=np.uint8))
+    return folder
+
+
+def run(experiment: str, hr_folder: Path, out: Path, iterations: int, *extra: str) -> dict:
+    """Train ``iterations`` in ``out`` (milestone at iteration 3, so the LR changes after the resume point)."""
+    milestone = "module.scheduler.milestones=[3]" if experiment.endswith("psnr") else "module.scheduler_g.milestones=[3]"
+    overrides = [
+        f"experiment={experiment}",
+        "data=folder",
+        f"data.train.hr_dir={hr_folder}",
+        f"data.train.lr_cache_dir={out.parent / 'lr'}",
+        "data.val=[]",
+        "data.patch_size=32",
+        "data.batch_size=2",
+        "data.num_workers=0",
+        *TINY[experiment],
+        milestone,
+        f"trainer.max_steps={iterations}",
+        "trainer.val_check_interval=100",
+        "trainer.enable_progress_bar=false",
+        "callbacks.checkpoint.every_n_iterations=2",
+        "logger=csv",
+        *extra,
+    ]
+    train(compose_config(overrides, out))
+    return safe_load(out / "checkpoints" / "last.ckpt")
+
+
+def assert_same_state(a, b, where: str = "") -> None:
+    """Bit-identical nested containers of tensors/numbers."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), f"{where} differs"
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), f"{where}: keys {sorted(a)} vs {sorted(b)}"
+        for k in a:
+            assert_same_state(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), f"{where}: lengths differ"
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_state(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, f"{where}: {a!r} vs {b!r}"
+
+
+@pytest.mark.parametrize("experiment,resume", [("esrgan_psnr", "path"), ("esrgan", "auto"), ("fs_srgan", "path")])
+def test_resume_is_bit_identical_to_an_uninterrupted_run(experiment, resume, hr_folder, tmp_path):
+    straight = run(experiment, hr_folder, tmp_path / "straight", 4)
+
+    first = run(experiment, hr_folder, tmp_path / "stopped", 2)
+    assert first["iteration"] == 2
+    target = str(tmp_path / "stopped" / "checkpoints" / "last.ckpt") if resume == "path" else "auto"
+    resumed = run(experiment, hr_folder, tmp_path / "stopped", 4, f"resume={target}")
+
+    assert resumed["iteration"] == straight["iteration"] == 4
+    assert_same_state(resumed["state_dict"], straight["state_dict"], "state_dict")  # G, D, E
+    assert any(k.startswith("generator.") for k in straight["state_dict"])
+    if experiment != "esrgan_psnr":
+        assert any(k.startswith("discriminator.") for k in straight["state_dict"])
+    if experiment == "fs_srgan":
+        assert any(k.startswith("extractor.") for k in straight["state_dict"])
+    assert_same_state(resumed["optimizer_states"], straight["optimizer_states"], "optimizer_states")
+    assert_same_state(resumed["lr_schedulers"], straight["lr_schedulers"], "lr_schedulers")
+    # the milestone at iteration 3 fell after the resume point: the LR was halved once in both runs
+    base = straight["lr_schedulers"][0]["base_lrs"][0]
+    assert resumed["lr_schedulers"][0]["_last_lr"][0] == pytest.approx(base * 0.5)
+    assert resumed["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(base * 0.5)
