@@ -113,7 +113,7 @@ def test_no_reference_metrics_and_pi(shared_data, tmp_path):
     ma_path = write_fake_ma_params(tmp_path / MA_PARAMS_FILE)
     metrics = build_metrics(["niqe", "ma", "pi"], crop_border=4, niqe_params_path=niqe_path, ma_params_path=ma_path)
     assert isinstance(metrics["niqe"], NIQE) and isinstance(metrics["ma"], Ma) and isinstance(metrics["pi"], PI)
-    assert metrics["niqe"].crop_border == 0  # FASRGAN's PI script shaves nothing
+    assert metrics["niqe"].conventions["crop_border"] == 0  # FASRGAN's PI script shaves nothing
     img = torch.rand(1, 3, 96, 192, generator=torch.Generator().manual_seed(0))  # two NIQE blocks; Ma is slow
     for metric in metrics.values():
         metric.update(img)

@@ -1,5 +1,6 @@
-"""Exact resume: a tiny run stopped at iteration 2 and resumed from its checkpoint ends bit-identical (weights,
-optimizer and scheduler states, iteration counter) to an uninterrupted 4-iteration run, on CPU with a fixed seed."""
+"""Exact resume: a tiny run stopped at iteration 1 and resumed from its checkpoint ends bit-identical (weights,
+optimizer and scheduler states, iteration counter) to an uninterrupted 2-iteration run, on CPU with a fixed seed.
+One batch per epoch, so the resumed run starts a new epoch: its shuffle and random crops must match too."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,9 +18,9 @@ from gansr.utils.checkpoint import safe_load
 TINY = {
     "esrgan_psnr": ["generator.num_feat=8", "generator.num_block=1", "generator.num_grow_ch=4"],
     "esrgan": ["generator.num_feat=8", "generator.num_block=1", "generator.num_grow_ch=4", "discriminator.num_feat=4",
-               "loss.perceptual.pretrained=false"],
+               "loss.perceptual=null"],
     "fs_srgan": ["generator.num_feat=8", "generator.num_block=1", "generator.num_grow_ch=4", "discriminator.num_feat=4",
-                 "loss.perceptual.pretrained=false", "sharing.num_feat=8", "+sharing.num_grow_ch=4"],
+                 "loss.perceptual=null", "sharing.num_feat=8", "+sharing.num_grow_ch=4"],
 }
 
 
@@ -27,14 +28,14 @@ TINY = {
 def hr_folder(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("hr") / "HR"
     rng = np.random.default_rng(0)
-    for i in range(4):  # 4 images, batch 2: two iterations per epoch, so the resumed run crosses an epoch
+    for i in range(2):  # 2 images, batch 2: one iteration per epoch
         write_image(folder / f"img{i}.png", rng.integers(0, 256, (48, 48, 3), dtype=np.uint8))
     return folder
 
 
 def run(experiment: str, hr_folder: Path, out: Path, iterations: int, *extra: str) -> dict:
-    """Train ``iterations`` in ``out`` (milestone at iteration 3, so the LR changes after the resume point)."""
-    milestone = "module.scheduler.milestones=[3]" if experiment.endswith("psnr") else "module.scheduler_g.milestones=[3]"
+    """Train ``iterations`` in ``out`` (LR milestone at iteration 2, so the LR changes after the resume point)."""
+    milestone = "module.scheduler.milestones=[2]" if experiment.endswith("psnr") else "module.scheduler_g.milestones=[2]"
     overrides = [
         f"experiment={experiment}",
         "data=folder",
@@ -49,7 +50,7 @@ def run(experiment: str, hr_folder: Path, out: Path, iterations: int, *extra: st
         f"trainer.max_steps={iterations}",
         "trainer.val_check_interval=100",
         "trainer.enable_progress_bar=false",
-        "callbacks.checkpoint.every_n_iterations=2",
+        "callbacks.checkpoint.every_n_iterations=1",
         "logger=csv",
         *extra,
     ]
@@ -75,14 +76,14 @@ def assert_same_state(a, b, where: str = "") -> None:
 
 @pytest.mark.parametrize("experiment,resume", [("esrgan_psnr", "path"), ("esrgan", "auto"), ("fs_srgan", "path")])
 def test_resume_is_bit_identical_to_an_uninterrupted_run(experiment, resume, hr_folder, tmp_path):
-    straight = run(experiment, hr_folder, tmp_path / "straight", 4)
+    straight = run(experiment, hr_folder, tmp_path / "straight", 2)
 
-    first = run(experiment, hr_folder, tmp_path / "stopped", 2)
-    assert first["iteration"] == 2
+    first = run(experiment, hr_folder, tmp_path / "stopped", 1)
+    assert first["iteration"] == 1
     target = str(tmp_path / "stopped" / "checkpoints" / "last.ckpt") if resume == "path" else "auto"
-    resumed = run(experiment, hr_folder, tmp_path / "stopped", 4, f"resume={target}")
+    resumed = run(experiment, hr_folder, tmp_path / "stopped", 2, f"resume={target}")
 
-    assert resumed["iteration"] == straight["iteration"] == 4
+    assert resumed["iteration"] == straight["iteration"] == 2
     assert_same_state(resumed["state_dict"], straight["state_dict"], "state_dict")  # G, D, E
     assert any(k.startswith("generator.") for k in straight["state_dict"])
     if experiment != "esrgan_psnr":
@@ -91,7 +92,8 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(experiment, resume, hr_
         assert any(k.startswith("extractor.") for k in straight["state_dict"])
     assert_same_state(resumed["optimizer_states"], straight["optimizer_states"], "optimizer_states")
     assert_same_state(resumed["lr_schedulers"], straight["lr_schedulers"], "lr_schedulers")
-    # the milestone at iteration 3 fell after the resume point: the LR was halved once in both runs
+    # the milestone at iteration 2 fell after the resume point: the LR was halved once in both runs
+    assert first["lr_schedulers"][0]["_last_lr"][0] == first["lr_schedulers"][0]["base_lrs"][0]
     base = straight["lr_schedulers"][0]["base_lrs"][0]
     assert resumed["lr_schedulers"][0]["_last_lr"][0] == pytest.approx(base * 0.5)
     assert resumed["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(base * 0.5)

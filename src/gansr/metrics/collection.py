@@ -141,16 +141,18 @@ class LPIPS(ImageMeanMetric):
             return self.distance(quantize(sr), quantize(hr)).to(torch.float64)
 
 
-class NIQE(ImageMeanMetric):
-    """Mean NIQE over images (lower is better); see :func:`gansr.metrics.no_reference.niqe`.
+class _NoReference(ImageMeanMetric):
+    """Base of NIQE and Ma: a score of ``sr`` alone with the PIRM conventions and a parameter file.
 
     Args:
         crop_border: pixels shaved per side (FASRGAN's PI script: 0; PIRM challenge: 4).
         y_channel, round_y: MATLAB Y of the uint8 image (PIRM convention) by default.
-        params_path: ``modelparameters.mat`` to use (else the cache / download, see ``no_reference``).
+        params_path: the metric's parameter file (else the cache / download, see ``no_reference``).
     """
 
     higher_is_better = False
+    score_image = staticmethod(niqe)
+    load_params = staticmethod(load_niqe_params)
 
     def __init__(
         self,
@@ -161,37 +163,25 @@ class NIQE(ImageMeanMetric):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self.crop_border, self.y_channel, self.round_y = crop_border, y_channel, round_y
-        self.params = load_niqe_params(params_path)
+        self.conventions = {"crop_border": crop_border, "y_channel": y_channel, "round_y": round_y}
+        self.params = self.load_params(params_path)
 
     def score(self, sr: Tensor, hr: Tensor | None = None) -> Tensor:
-        return niqe(quantize(sr), self.params, crop_border=self.crop_border, y_channel=self.y_channel,
-                    round_y=self.round_y)
+        return self.score_image(quantize(sr), self.params, **self.conventions)
 
 
-class Ma(ImageMeanMetric):
+class NIQE(_NoReference):
+    """Mean NIQE over images (lower is better); see :func:`gansr.metrics.no_reference.niqe`.
+    ``params_path`` is the official ``modelparameters.mat``."""
+
+
+class Ma(_NoReference):
     """Mean Ma et al. (NRQM) score over images (higher is better); see :func:`gansr.metrics.no_reference.ma`.
-
-    Arguments as :class:`NIQE`; ``params_path`` is pyiqa's ``NRQM_model.mat``. Slow (CPU random forests).
-    """
+    ``params_path`` is pyiqa's ``NRQM_model.mat``. Slow (CPU random forests)."""
 
     higher_is_better = True
-
-    def __init__(
-        self,
-        crop_border: int = 0,
-        y_channel: bool = True,
-        round_y: bool = True,
-        params_path: str | os.PathLike | None = None,
-        **kwargs,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.crop_border, self.y_channel, self.round_y = crop_border, y_channel, round_y
-        self.params = load_ma_params(params_path)
-
-    def score(self, sr: Tensor, hr: Tensor | None = None) -> Tensor:
-        return ma(quantize(sr), self.params, crop_border=self.crop_border, y_channel=self.y_channel,
-                  round_y=self.round_y)
+    score_image = staticmethod(ma)
+    load_params = staticmethod(load_ma_params)
 
 
 class PI(ImageMeanMetric):

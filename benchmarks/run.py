@@ -1,0 +1,321 @@
+"""gansr benchmarks (``make bench``): prints a table and writes ``benchmarks/results.json``.
+
+    python benchmarks/run.py [--out benchmarks/results.json]
+
+Sections (CPU sizes are cut so the run ends in a few minutes on 2 cores; the table says which):
+  a. matmul peak: GFLOP/s of a square fp32 matmul (CPU) / bf16 matmul (CUDA).
+  b. one ESRGAN training iteration (G step + D step, METHODS.md 2.4) through the Lightning ``ESRGAN`` module vs
+     the same step as a bare PyTorch loop (same modules, same losses): iterations/s, effective GFLOP/s (FLOPs of
+     one bare G+D step counted with ``torch.utils.flop_counter.FlopCounterMode``) and Lightning's overhead.
+     Tiny (nf 8, 1 RRDB, HR 32) and paper size (nf 64, 23 RRDBs, VGG128 D, HR 128, batch 16; batch 2 on CPU).
+     The perceptual loss uses a randomly initialised VGG19 (``pretrained=False``): same cost, no download.
+  c. evaluation time of Set14 (bicubic SR) with psnr_y, ssim_y, niqe, from ../shared/data.
+     LPIPS and Ma need pretrained weights that are not available offline and are left out.
+  d. data loading: patches/s of ``HRFolderDataset`` (BSDS200, HR patch 128) in one worker (main process).
+  e. inference time per Urban100-size image (tiled), tiny and paper-size RRDBNet.
+     (FASRGAN paper: ESRGAN 0.3573 s/img on Urban100, RTX 2080.)
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
+
+from gansr import ESRGAN
+from gansr.archs.bicubic import BicubicUpsampler
+from gansr.archs.rrdbnet import RRDBNet
+from gansr.archs.vgg_discriminator import VGGStyleDiscriminator
+from gansr.data.benchmarks import benchmark_dataset
+from gansr.data.datasets import HRFolderDataset
+from gansr.data.image_io import read_image, to_tensor
+from gansr.inference import tiled_upscale
+from gansr.losses import PerceptualLoss, PixelLoss, RelativisticAverageGAN
+from gansr.metrics import build_metrics, quantize
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("GANSR_SHARED_DATA", ROOT.parent / "shared" / "data"))
+CUDA = torch.cuda.is_available()
+DEVICE = torch.device("cuda" if CUDA else "cpu")
+
+
+def sync() -> None:
+    if CUDA:
+        torch.cuda.synchronize()
+
+
+def timed(fn, repeats: int, warmup: int = 1) -> float:
+    """Mean seconds of ``fn()`` over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    sync()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    sync()
+    return (time.perf_counter() - start) / repeats
+
+
+# ---------------------------------------------------------------------------------------------- a. matmul
+def matmul_peak() -> dict:
+    n, dtype, repeats = (8192, torch.bfloat16, 20) if CUDA else (1024, torch.float32, 10)
+    a, b = torch.randn(n, n, device=DEVICE, dtype=dtype), torch.randn(n, n, device=DEVICE, dtype=dtype)
+    seconds = timed(lambda: a @ b, repeats, warmup=2)
+    return {"n": n, "dtype": str(dtype).replace("torch.", ""), "gflops": 2 * n**3 / seconds / 1e9}
+
+
+# ---------------------------------------------------------------------------------------------- b. training
+class RandomPairs(Dataset):
+    """Random LR/HR pairs (HR ``patch``, LR ``patch/4``), generated once."""
+
+    def __init__(self, n: int, patch: int) -> None:
+        g = torch.Generator().manual_seed(0)
+        self.hr = torch.rand(n, 3, patch, patch, generator=g)
+        self.lr = torch.nn.functional.avg_pool2d(self.hr, 4)
+
+    def __len__(self) -> int:
+        return len(self.hr)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"lr": self.lr[i], "hr": self.hr[i], "name": str(i)}
+
+
+SIZES = {
+    "tiny": dict(g=dict(num_feat=8, num_block=1, num_grow_ch=4), d_feat=4, patch=32, batch=4, warmup=3, iters=15),
+    "paper": dict(g=dict(), d_feat=64, patch=128, batch=16 if CUDA else 2, warmup=3 if CUDA else 1, iters=20 if CUDA else 2),
+}
+
+
+def build_esrgan(size: str) -> ESRGAN:
+    """ESRGAN's parts (METHODS.md 2.4): L1 1e-2, VGG19 conv5_4 (random init), RaGAN 5e-3, Adam 1e-4 (0.9, 0.99)."""
+    spec = SIZES[size]
+    torch.manual_seed(0)
+    adam = functools.partial(torch.optim.Adam, lr=1e-4, betas=(0.9, 0.99))
+    return ESRGAN(
+        RRDBNet(**spec["g"]),
+        VGGStyleDiscriminator(num_feat=spec["d_feat"], input_size=spec["patch"]),
+        objective=RelativisticAverageGAN(),
+        optimizer_g=adam,
+        optimizer_d=adam,
+        pixel_loss=PixelLoss(1e-2),
+        perceptual_loss=PerceptualLoss(1.0, pretrained=False),
+        adversarial_weight=5e-3,
+    )
+
+
+class IterationTimer(pl.Callback):
+    """Wall time of each training batch (G step + D step)."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        sync()
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        sync()
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def lightning_seconds(size: str) -> float:
+    spec = SIZES[size]
+    module, timer = build_esrgan(size), IterationTimer()
+    steps = spec["warmup"] + spec["iters"]
+    trainer = pl.Trainer(accelerator="gpu" if CUDA else "cpu", devices=1, max_steps=steps * module.optimizer_steps_per_iteration,
+                         logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         callbacks=[timer])
+    trainer.fit(module, DataLoader(RandomPairs(steps * spec["batch"], spec["patch"]), batch_size=spec["batch"]))
+    timed_part = timer.seconds[spec["warmup"] :]
+    return sum(timed_part) / len(timed_part)
+
+
+def bare_step(module: ESRGAN, opt_g, opt_d, lr: torch.Tensor, hr: torch.Tensor) -> None:
+    """The ESRGAN iteration without Lightning: G step with D frozen, then D step on SR.detach()."""
+    g, d, objective = module.generator, module.discriminator, module.objective
+    sr = g(lr)
+    d.requires_grad_(False)
+    real = d(hr).detach()
+    loss_g = module.pixel_loss(sr, hr) + module.perceptual_loss(sr, hr) + module.adversarial_weight * objective.generator_loss(real, d(sr))
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    d.requires_grad_(True)
+    loss_d = objective.discriminator_loss(d(hr), d(sr.detach()))
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+
+
+def bare_seconds_and_flops(size: str) -> tuple[float, int]:
+    spec = SIZES[size]
+    module = build_esrgan(size).to(DEVICE).train()
+    opt_g = torch.optim.Adam(module.generator.parameters(), lr=1e-4, betas=(0.9, 0.99))
+    opt_d = torch.optim.Adam(module.discriminator.parameters(), lr=1e-4, betas=(0.9, 0.99))
+    data = RandomPairs(spec["batch"], spec["patch"])
+    lr, hr = data.lr.to(DEVICE), data.hr.to(DEVICE)
+    step = functools.partial(bare_step, module, opt_g, opt_d, lr, hr)
+    with FlopCounterMode(display=False) as counter:
+        step()
+    seconds = timed(step, spec["iters"], warmup=max(spec["warmup"] - 1, 0))
+    return seconds, counter.get_total_flops()
+
+
+def training(size: str) -> dict:
+    spec = SIZES[size]
+    bare, flops = bare_seconds_and_flops(size)
+    lightning = lightning_seconds(size)
+    return {
+        "batch": spec["batch"], "hr_patch": spec["patch"], "timed_iterations": spec["iters"], "gflop_per_iteration": flops / 1e9,
+        "lightning_it_s": 1 / lightning, "bare_it_s": 1 / bare,
+        "lightning_gflops": flops / lightning / 1e9, "bare_gflops": flops / bare / 1e9,
+        "lightning_overhead_pct": 100 * (lightning / bare - 1),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- c. evaluation
+def evaluation() -> dict:
+    niqe_params = SHARED / "metrics" / "niqe" / "modelparameters.mat"
+    if not (SHARED / "Set14" / "HR").is_dir() or not niqe_params.is_file():
+        return {"skipped": f"needs {SHARED}/Set14/HR and {niqe_params}"}
+    dataset = benchmark_dataset("Set14", SHARED, scale=4)  # LR images cached in the gansr cache
+    start = time.perf_counter()
+    dataset.prepare()  # LR images (MATLAB bicubic), cached after the first run
+    prepare = time.perf_counter() - start
+    names = ["psnr_y", "ssim_y", "niqe"]
+    metrics = build_metrics(names, crop_border=4, niqe_params_path=niqe_params)
+    upscale = BicubicUpsampler(scale=4)
+    seconds = dict.fromkeys(["load", "sr"] + names, 0.0)
+    for index in range(len(dataset)):
+        t0 = time.perf_counter()
+        item = dataset[index]
+        t1 = time.perf_counter()
+        sr = quantize(upscale(item["lr"][None]).clamp(0, 1))
+        seconds["load"] += t1 - t0
+        seconds["sr"] += time.perf_counter() - t1
+        for name, metric in metrics.items():
+            t0 = time.perf_counter()
+            metric.update(sr, item["hr"][None])
+            seconds[name] += time.perf_counter() - t0
+    values = {name: float(metric.compute()) for name, metric in metrics.items()}
+    return {"images": len(dataset), "lr_prepare_s": prepare, "total_s": sum(seconds.values()),
+            **{f"{k}_s": v for k, v in seconds.items()}, "bicubic_values": values,
+            "left_out": "lpips, ma (pretrained weights not available offline)"}
+
+
+# ---------------------------------------------------------------------------------------------- d. data loading
+def data_loading() -> dict:
+    folder = SHARED / "BSDS200" / "HR"
+    if not folder.is_dir():
+        return {"skipped": f"needs {folder}"}
+    dataset = HRFolderDataset("BSDS200", folder, scale=4, patch_size=128, augment=True)
+    start = time.perf_counter()
+    dataset.prepare()
+    prepare = time.perf_counter() - start
+    n = min(len(dataset), 100)
+    seconds = timed(lambda: [dataset[i] for i in range(n)], 1, warmup=0)
+    return {"images": len(dataset), "patches_timed": n, "lr_prepare_s": prepare, "patches_per_s_per_worker": n / seconds}
+
+
+# ---------------------------------------------------------------------------------------------- e. inference
+def receptive_radius(num_block: int, scale: int = 4) -> int:
+    """RRDBNet's receptive-field radius in LR pixels (tests/test_inference.py)."""
+    stages = int(math.log2(scale))
+    return math.ceil(2 + 15 * num_block + sum(2.0**-i for i in range(1, stages + 1)) + 2 / scale)
+
+
+def inference() -> dict:
+    folder = SHARED / "Urban100_subset" / "HR"
+    if not folder.is_dir():
+        return {"skipped": f"needs {folder}"}
+    path = sorted(folder.iterdir())[0]
+    hr = to_tensor(read_image(path))
+    lr = torch.nn.functional.interpolate(hr[None], scale_factor=0.25, mode="bicubic", antialias=True).clamp(0, 1).to(DEVICE)
+    rows = {"image": path.name, "hr_size": list(hr.shape[-2:]), "lr_size": list(lr.shape[-2:])}
+    for name, kwargs, tile, overlap, repeats in (
+        ("tiny", dict(num_feat=8, num_block=1, num_grow_ch=4), 64, receptive_radius(1), 3),
+        ("paper", dict(), 128, 16, 5 if CUDA else 1),  # exact tiling would need overlap 349 (> the image): 16 = CLI default
+    ):
+        torch.manual_seed(0)
+        g = RRDBNet(**kwargs).to(DEVICE).eval()
+        with torch.no_grad():
+            seconds = timed(lambda: tiled_upscale(g, lr, 4, tile=tile, overlap=overlap), repeats, warmup=1 if CUDA or name == "tiny" else 0)
+        rows[name] = {"tile": tile, "overlap": overlap, "s_per_image": seconds}
+    rows["reference"] = "FASRGAN paper: ESRGAN 0.3573 s/img on Urban100, RTX 2080"
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- report
+def device_name() -> str:
+    if CUDA:
+        return f"cuda: {torch.cuda.get_device_name()}"
+    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def table(results: dict) -> str:
+    lines = [f"command: {results['command']}", f"device: {results['device']}  (torch {torch.__version__})", ""]
+    mm = results["matmul"]
+    lines.append(f"a. matmul peak ({mm['dtype']}, n={mm['n']}): {mm['gflops']:.1f} GFLOP/s")
+    lines.append("b. ESRGAN training iteration (G+D step; VGG19 perceptual loss random-init, pretrained=False)")
+    lines.append("   | size  | batch | HR  | GFLOP/it | Lightning it/s | bare it/s | Lightning GFLOP/s | bare GFLOP/s | overhead |")
+    lines.append("   |-------|-------|-----|----------|----------------|-----------|-------------------|--------------|----------|")
+    for size in ("tiny", "paper"):
+        r = results["training"][size]
+        lines.append(f"   | {size:5s} | {r['batch']:5d} | {r['hr_patch']:3d} | {r['gflop_per_iteration']:8.2f} | {r['lightning_it_s']:14.3f} | "
+                     f"{r['bare_it_s']:9.3f} | {r['lightning_gflops']:17.1f} | {r['bare_gflops']:12.1f} | {r['lightning_overhead_pct']:7.1f}% |")
+    if not CUDA:
+        lines.append("   (CPU: paper size at batch 2 instead of 16, 2 timed iterations)")
+    ev = results["evaluation"]
+    if "skipped" in ev:
+        lines.append(f"c. Set14 evaluation: skipped ({ev['skipped']})")
+    else:
+        per = ", ".join(f"{k} {ev[k + '_s']:.2f} s" for k in ("load", "sr", "psnr_y", "ssim_y", "niqe"))
+        lines.append(f"c. Set14 evaluation ({ev['images']} images, bicubic SR): {ev['total_s']:.2f} s ({per}); {ev['left_out']}")
+    dl = results["data_loading"]
+    if "skipped" in dl:
+        lines.append(f"d. data loading: skipped ({dl['skipped']})")
+    else:
+        lines.append(f"d. HRFolderDataset BSDS200 patch 128: {dl['patches_per_s_per_worker']:.1f} patches/s per worker "
+                     f"({dl['patches_timed']} patches; LR cache prepare {dl['lr_prepare_s']:.1f} s)")
+    inf = results["inference"]
+    if "skipped" in inf:
+        lines.append(f"e. inference: skipped ({inf['skipped']})")
+    else:
+        lines.append(f"e. inference, {inf['image']} (LR {inf['lr_size'][0]}x{inf['lr_size'][1]} -> HR {inf['hr_size'][0]}x{inf['hr_size'][1]}), tiled:")
+        for name in ("tiny", "paper"):
+            r = inf[name]
+            lines.append(f"   {name:5s} RRDBNet: {r['s_per_image']:.3f} s/img (tile {r['tile']}, overlap {r['overlap']})")
+        lines.append(f"   reference: {inf['reference']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    args = parser.parse_args(argv)
+    results = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "device": device_name()}
+    print(f"command: {results['command']}\ndevice: {results['device']}", flush=True)
+    started = time.perf_counter()
+    results["matmul"] = matmul_peak()
+    results["training"] = {size: training(size) for size in ("tiny", "paper")}
+    results["evaluation"] = evaluation()
+    results["data_loading"] = data_loading()
+    results["inference"] = inference()
+    results["total_s"] = time.perf_counter() - started
+    Path(args.out).write_text(json.dumps(results, indent=2))
+    print(table(results))
+    print(f"total {results['total_s']:.0f} s; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
