@@ -91,8 +91,8 @@ class RandomPairs(Dataset):
 
 
 SIZES = {
-    "tiny": dict(g=dict(num_feat=8, num_block=1, num_grow_ch=4), d_feat=4, patch=32, batch=4, warmup=3, iters=15),
-    "paper": dict(g=dict(), d_feat=64, patch=128, batch=16 if CUDA else 2, warmup=3 if CUDA else 1, iters=20 if CUDA else 2),
+    "tiny": {"g": {"num_feat": 8, "num_block": 1, "num_grow_ch": 4}, "d_feat": 4, "patch": 32, "batch": 4, "warmup": 3, "iters": 15},
+    "paper": {"g": {}, "d_feat": 64, "patch": 128, "batch": 16 if CUDA else 2, "warmup": 3 if CUDA else 1, "iters": 20 if CUDA else 2},
 }
 
 
@@ -238,18 +238,18 @@ def inference() -> dict:
     folder = SHARED / "Urban100_subset" / "HR"
     if not folder.is_dir():
         return {"skipped": f"needs {folder}"}
-    path = sorted(folder.iterdir())[0]
+    path = min(folder.iterdir())
     hr = to_tensor(read_image(path))
     lr = torch.nn.functional.interpolate(hr[None], scale_factor=0.25, mode="bicubic", antialias=True).clamp(0, 1).to(DEVICE)
     rows = {"image": path.name, "hr_size": list(hr.shape[-2:]), "lr_size": list(lr.shape[-2:])}
     for name, kwargs, tile, overlap, repeats in (
-        ("tiny", dict(num_feat=8, num_block=1, num_grow_ch=4), 64, receptive_radius(1), 3),
-        ("paper", dict(), 128, 16, 5 if CUDA else 1),  # exact tiling would need overlap 349 (> the image): 16 = CLI default
+        ("tiny", {"num_feat": 8, "num_block": 1, "num_grow_ch": 4}, 64, receptive_radius(1), 3),
+        ("paper", {}, 128, 16, 5 if CUDA else 1),  # exact tiling would need overlap 349 (> the image): 16 = CLI default
     ):
         torch.manual_seed(0)
         g = RRDBNet(**kwargs).to(DEVICE).eval()
         with torch.no_grad():
-            seconds = timed(lambda: tiled_upscale(g, lr, 4, tile=tile, overlap=overlap), repeats, warmup=1 if CUDA or name == "tiny" else 0)
+            seconds = timed(functools.partial(tiled_upscale, g, lr, 4, tile=tile, overlap=overlap), repeats, warmup=1 if CUDA or name == "tiny" else 0)
         rows[name] = {"tile": tile, "overlap": overlap, "s_per_image": seconds}
     rows["reference"] = "FASRGAN paper: ESRGAN 0.3573 s/img on Urban100, RTX 2080"
     return rows

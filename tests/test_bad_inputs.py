@@ -3,8 +3,8 @@ preset, SR larger than HR in gansr-score, and a resume checkpoint that carries p
 from __future__ import annotations
 
 import os
-import re
 import pickle
+import re
 
 import numpy as np
 import pytest

@@ -28,9 +28,10 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import torch.multiprocessing as mp
+from pytorch_lightning.strategies import DDPStrategy
+from test_gan_module import PATCH, RandomPairs
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
-from pytorch_lightning.strategies import DDPStrategy
 
 from gansr import ESRGAN, FsSRGAN
 from gansr.archs.rrdbnet import RRDBNet
@@ -39,13 +40,9 @@ from gansr.archs.vgg_discriminator import VGGStyleDiscriminator
 from gansr.losses import PixelLoss
 from gansr.losses.adversarial import VanillaGAN
 
-from test_gan_module import PATCH, RandomPairs
-
 WORLD = 2
 GLOBAL_BATCH = 4
 ITERATIONS = 3
-pytestmark = pytest.mark.slow  # ~80 s on 2 shared CPU cores: two spawned ranks, four fits each
-
 CASES = ("esrgan_bn", "fs_srgan_bn", "esrgan_nobn", "fs_srgan_nobn")
 
 
@@ -73,8 +70,8 @@ def build(case: str) -> pl.LightningModule:
         d, objective = VGGStyleDiscriminator(in_channels=channels, num_feat=4, input_size=PATCH), None
     else:
         d, objective = TinyDiscriminator(channels), VanillaGAN()
-    kwargs = dict(optimizer_g=functools.partial(torch.optim.Adam, lr=1e-3), optimizer_d=functools.partial(torch.optim.Adam, lr=1e-3),
-                  pixel_loss=PixelLoss(1e-2), objective=objective)
+    kwargs = {"optimizer_g": functools.partial(torch.optim.Adam, lr=1e-3), "optimizer_d": functools.partial(torch.optim.Adam, lr=1e-3),
+                  "pixel_loss": PixelLoss(1e-2), "objective": objective}
     if shared:
         return FsSRGAN(g, d, extractor=SharedExtractor(num_feat=8, num_block=1, num_grow_ch=4), **kwargs)
     return ESRGAN(g, d, **kwargs)

@@ -17,7 +17,11 @@ from gansr.metrics import build_metrics, quantize
 from gansr.training.checkpointing import rng_state, set_rng_state
 from gansr.training.divergence import POLICIES
 from gansr.training.ema import GeneratorEMA
-from gansr.utils.checkpoint import CheckpointMismatchError, load_generator_weights, safe_load
+from gansr.utils.checkpoint import (
+    CheckpointMismatchError,
+    load_generator_weights,
+    safe_load,
+)
 
 
 def _metric_key(name: str) -> str:
