@@ -68,6 +68,28 @@ def test_experiment_trains_two_tiny_iterations(experiment, tiny_hr_folder, tmp_p
     assert safe_load(checkpoint)["iteration"] == 2
 
 
+# the README's "Composing mechanisms" examples: any mechanism on any compatible generator/discriminator pair
+COMPOSITIONS = [
+    ["experiment=srgan", "mask=mse"],
+    ["experiment=edsr_gan", "discriminator=unet", "attention=fine_grained", "loss.adversarial_map_weight=5e-3"],
+    ["experiment=esrgan", "sharing=shared_extractor", "generator=fs_rrdbnet", "discriminator=fs_vgg192"],
+    ["experiment=fasrgan", "gan=vanilla"],
+    ["experiment=esrgan", "module.step_order=d_first"],
+]
+
+
+@pytest.mark.parametrize("overrides", COMPOSITIONS, ids=[" ".join(c[1:]) for c in COMPOSITIONS])
+def test_readme_compositions_train(overrides, tiny_hr_folder, tmp_path):
+    experiment = overrides[0].split("=", 1)[1]
+    base = tiny_overrides(experiment, tiny_hr_folder, tmp_path)
+    extra = overrides[1:]
+    if "sharing=shared_extractor" in extra:
+        extra = [*extra, "sharing.num_feat=8", "+sharing.num_grow_ch=4"]
+    cfg = compose_config([*base, *extra, "generator.num_feat=8", "generator.num_block=1"], tmp_path / "run")
+    train(cfg)
+    assert (tmp_path / "run" / "generator.pth").is_file()
+
+
 def count(module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
