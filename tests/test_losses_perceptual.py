@@ -124,9 +124,17 @@ def test_pretrained_loads_file_from_hub_dir(empty_hub, loss_fn):
     hub, calls = empty_hub
     (hub / "checkpoints").mkdir()
     # a stand-in for the torchvision file: same keys (features.* up to conv5_4) and shapes
-    torch.save(loss_fn.vgg.state_dict(), hub / "checkpoints" / "vgg19-dcbb9e9d.pth")
+    torch.save({f"features.{k}": v for k, v in loss_fn.vgg.features.state_dict().items()}, hub / "checkpoints" / "vgg19-dcbb9e9d.pth")
     assert vgg19_weights_available()
     loaded = VGGFeatureExtractor("conv5_4", before_activation=False, pretrained=True)
     assert not calls
     assert torch.equal(loaded.features[34].weight, loss_fn.vgg.features[34].weight)
     assert vgg19_weights_available(hub / "checkpoints")  # a folder holding the file also works
+
+
+def test_frozen_vgg_stays_out_of_checkpoints(loss_fn):
+    """The frozen VGG (~80 MB) is rebuilt from its weights file, so module state dicts do not carry it, and loading
+    such a state dict back still works under strict=True."""
+    assert not any(k.startswith("vgg.features.") for k in loss_fn.state_dict())
+    container = torch.nn.ModuleDict({"perceptual": loss_fn})
+    assert not container.load_state_dict(container.state_dict(), strict=True).missing_keys
