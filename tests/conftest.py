@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -21,3 +22,15 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_hr_folder(tmp_path_factory) -> Path:
+    """Four random 48x48 RGB PNGs in ``<tmp>/HR``: training data for tiny runs."""
+    from gansr.data.image_io import write_image
+
+    folder = tmp_path_factory.mktemp("hr") / "HR"
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        write_image(folder / f"img{i}.png", rng.integers(0, 256, (48, 48, 3), dtype=np.uint8))
+    return folder

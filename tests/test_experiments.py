@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hydra.utils import instantiate
 
 from gansr.cli import CONF_DIR, compose_config
 from gansr.cli.train import train
-from gansr.data.image_io import write_image
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 TINY_GENERATOR = {
@@ -20,13 +18,6 @@ TINY_GENERATOR = {
 }
 
 
-@pytest.fixture(scope="module")
-def tiny_hr_folder(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("hr") / "HR"
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        write_image(folder / f"img{i}.png", rng.integers(0, 256, (48, 48, 3), dtype=np.uint8))
-    return folder
 
 
 def tiny_overrides(experiment: str, hr_folder: Path, tmp_path: Path) -> list[str]:

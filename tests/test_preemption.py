@@ -9,13 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from gansr.cli import compose_config
 from gansr.cli.train import train
-from gansr.data.image_io import write_image
 from gansr.training.checkpointing import AtomicCheckpointIO
 from gansr.training.divergence import DivergenceError
 from gansr.utils.checkpoint import safe_load
@@ -23,20 +21,13 @@ from gansr.utils.checkpoint import safe_load
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def hr_folder(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("hr") / "HR"
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        write_image(folder / f"img{i}.png", rng.integers(0, 256, (48, 48, 3), dtype=np.uint8))
-    return folder
 
 
-def tiny_psnr(hr_folder: Path, tmp_path: Path) -> list[str]:
+def tiny_psnr(tiny_hr_folder: Path, tmp_path: Path) -> list[str]:
     return [
         "experiment=esrgan_psnr",
         "data=folder",
-        f"data.train.hr_dir={hr_folder}",
+        f"data.train.hr_dir={tiny_hr_folder}",
         f"data.train.lr_cache_dir={tmp_path / 'lr'}",
         "data.val=[]",
         "data.patch_size=32",
@@ -52,11 +43,11 @@ def tiny_psnr(hr_folder: Path, tmp_path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM])
-def test_signal_saves_last_checkpoint_and_exits_0(signum, hr_folder, tmp_path):
+def test_signal_saves_last_checkpoint_and_exits_0(signum, tiny_hr_folder, tmp_path):
     run = tmp_path / "run"
     checkpoints = run / "checkpoints"
     command = [
-        sys.executable, "-m", "gansr.cli.train", *tiny_psnr(hr_folder, tmp_path),
+        sys.executable, "-m", "gansr.cli.train", *tiny_psnr(tiny_hr_folder, tmp_path),
         "trainer.max_steps=1000000",
         "callbacks.checkpoint.every_n_iterations=3",  # its files tell that training runs
         "callbacks.checkpoint.save_last=false",  # so last.ckpt can only come from the pre-emption callback
@@ -83,7 +74,7 @@ def test_signal_saves_last_checkpoint_and_exits_0(signum, hr_folder, tmp_path):
     assert not list(checkpoints.glob("*.tmp"))
 
 
-def test_sigusr1_in_process_stops_after_the_batch(hr_folder, tmp_path):
+def test_sigusr1_in_process_stops_after_the_batch(tiny_hr_folder, tmp_path):
     """SIGUSR1 raised from inside a training step: the run stops at the end of that batch with last.ckpt."""
     from gansr.training.psnr_module import PSNRModule
 
@@ -95,7 +86,7 @@ def test_sigusr1_in_process_stops_after_the_batch(hr_folder, tmp_path):
             os.kill(os.getpid(), signal.SIGUSR1)
         return out
 
-    cfg = compose_config([*tiny_psnr(hr_folder, tmp_path), "trainer.max_steps=50",
+    cfg = compose_config([*tiny_psnr(tiny_hr_folder, tmp_path), "trainer.max_steps=50",
                           "callbacks.checkpoint.every_n_iterations=1000"], tmp_path / "run")
     previous = signal.getsignal(signal.SIGUSR1)
     PSNRModule.training_step = step
@@ -124,10 +115,10 @@ def test_failed_save_leaves_the_previous_checkpoint_unchanged(tmp_path, monkeypa
     assert io.load_checkpoint(path)["iteration"] == 1
 
 
-def test_divergence_leaves_the_last_good_checkpoint_unchanged(hr_folder, tmp_path):
+def test_divergence_leaves_the_last_good_checkpoint_unchanged(tiny_hr_folder, tmp_path):
     from gansr.losses.pixel import PixelLoss
 
-    overrides = [*tiny_psnr(hr_folder, tmp_path), "trainer.max_steps=4", "callbacks.checkpoint.every_n_iterations=2"]
+    overrides = [*tiny_psnr(tiny_hr_folder, tmp_path), "trainer.max_steps=4", "callbacks.checkpoint.every_n_iterations=2"]
     train(compose_config(overrides, tmp_path / "run"))
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     before = last.read_bytes()
