@@ -114,3 +114,18 @@ def test_missing_dataset_folder_gives_clear_error(tmp_path):
                          tmp_path / "run")
     with pytest.raises(DatasetNotFoundError, match="nowhere"):
         train(cfg)
+
+
+def test_cli_multirun_sweeps_two_tiny_esrgan_runs(tiny_hr_folder, tmp_path):
+    """``gansr-train -m ... loss.adversarial_weight=5e-3,1e-2`` runs both jobs (the sweep dir resolves outside
+    a job, so it must not depend on job-time interpolations)."""
+    import subprocess
+    import sys
+
+    overrides = [o for o in tiny_overrides("esrgan", tiny_hr_folder, tmp_path) if not o.startswith("logger=")]
+    result = subprocess.run(
+        [sys.executable, "-m", "gansr.cli.train", "-m", *overrides, "loss.adversarial_weight=5e-3,1e-2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(list((tmp_path / "multirun" / "esrgan").glob("*/*/generator.pth"))) == 2
