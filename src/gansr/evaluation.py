@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from gansr.data.image_io import write_image
 from gansr.metrics import build_metrics, quantize
 
 Upscaler = Callable[[torch.Tensor], torch.Tensor]
@@ -33,8 +34,6 @@ def evaluate_upscaler(
 ) -> dict[str, float]:
     """Mean of each metric over ``dataset`` (items ``{"lr","hr","name"}``); SR is quantised to uint8 levels first
     (as saved PNGs are, METHODS.md 2.7). With ``save_dir`` the SR images are written as ``<name>.png``."""
-    from gansr.data.image_io import write_image
-
     metrics = {name: m.to(device) for name, m in build_metrics(
         list(metric_names), crop_border=crop_border, lpips_version=lpips_version, round_y=round_y, niqe_params_path=niqe_params_path
     ).items()}

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
 
 from gansr.archs.bicubic import BicubicUpsampler
 from gansr.cli import compose_config
@@ -24,16 +23,8 @@ from gansr.data.datasets import HRFolderDataset
 from gansr.data.demo_data import demo_folders
 from gansr.data.image_io import write_image
 from gansr.evaluation import evaluate_upscaler, write_table
+from gansr.inference import load_generator_file
 from gansr.losses.perceptual import vgg19_weights_available
-
-
-def load_trained_generator(cfg, run_dir: Path) -> torch.nn.Module:
-    """The generator of ``cfg`` with the weights ``gansr-train`` exported to ``<run_dir>/generator.pth``."""
-    from gansr.utils.checkpoint import safe_load
-
-    generator = instantiate(cfg.generator)
-    generator.load_state_dict(safe_load(run_dir / "generator.pth")["params"])
-    return generator.eval()
 
 
 def comparison_grid(lr: torch.Tensor, outputs: list[torch.Tensor], crop: int) -> torch.Tensor:
@@ -74,8 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     heldout = HRFolderDataset("demo_heldout", heldout_dir, scale=psnr_cfg.scale, lr_cache_dir=out / "lr_cache")
     upscalers = {
         "Bicubic (MATLAB)": BicubicUpsampler(scale=psnr_cfg.scale),
-        "Tiny RRDBNet (PSNR stage)": load_trained_generator(psnr_cfg, out / "psnr"),
-        "Tiny ESRGAN (GAN stage)": load_trained_generator(gan_cfg, out / "gan"),
+        "Tiny RRDBNet (PSNR stage)": load_generator_file(out / "psnr" / "generator.pth"),
+        "Tiny ESRGAN (GAN stage)": load_generator_file(out / "gan" / "generator.pth"),
     }
     rows = []
     for name, upscaler in upscalers.items():

@@ -25,7 +25,6 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from gansr.training.divergence import check_finite
 from gansr.training.sr_module import SRModule
 
 STEP_ORDERS = ("g_first", "d_first")
@@ -166,26 +165,16 @@ class GANModule(SRModule):
         return terms
 
     # ------------------------------------------------------------------ steps
-    def _optimizer_step(self, optimizer, terms: dict[str, torch.Tensor], parameters: list[nn.Parameter], prefix: str) -> None:
-        """One toggled optimizer step on the sum of ``terms``; skipped (not stepped) on a non-finite value."""
-        total = torch.stack(list(terms.values())).sum()
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(total)
-        if check_finite(self, {f"{prefix}/{k}": v for k, v in terms.items()}, parameters):
-            optimizer.step()
-        self.log_dict({f"train/{prefix}/{k}": v.detach() for k, v in terms.items()}, on_step=True, on_epoch=False)
-        self.log(f"train/{prefix}/total", total.detach(), on_step=True, on_epoch=False, prog_bar=True)
-
     def generator_step(self, optimizer, sr: torch.Tensor, hr: torch.Tensor, mask: torch.Tensor | None) -> None:
         """G (and E) step with D frozen; E stays trainable (Lightning's toggle freezes params not in opt_G)."""
         self.toggle_optimizer(optimizer)
-        self._optimizer_step(optimizer, self.generator_losses(sr, hr, mask), self.generator_parameters(), "g")
+        self.step_optimizer(optimizer, self.generator_losses(sr, hr, mask), self.generator_parameters(), "g")
         self.untoggle_optimizer(optimizer)
 
     def discriminator_step(self, optimizer, sr: torch.Tensor, hr: torch.Tensor, mask: torch.Tensor | None) -> None:
         """D (and E) step on the detached SR with G frozen."""
         self.toggle_optimizer(optimizer)
-        self._optimizer_step(optimizer, self.discriminator_losses(sr.detach(), hr, mask), self.discriminator_parameters(), "d")
+        self.step_optimizer(optimizer, self.discriminator_losses(sr.detach(), hr, mask), self.discriminator_parameters(), "d")
         self.untoggle_optimizer(optimizer)
 
     def training_step(self, batch: dict, batch_idx: int) -> None:

@@ -7,7 +7,6 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from gansr.training.divergence import check_finite
 from gansr.training.sr_module import SRModule
 
 
@@ -45,11 +44,6 @@ class PSNRModule(SRModule):
         optimizer = self.optimizers()
         sr = self(batch["lr"])
         loss = self.pixel_loss(sr, batch["hr"])
-        if not check_finite(self, {"pixel": loss}):
-            return loss.detach()
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        optimizer.step()
-        self.log("train/g/pixel", loss.detach(), prog_bar=True)
+        self.step_optimizer(optimizer, {"pixel": loss}, self.generator_parameters(), "g")
         self.finish_iteration()
         return loss.detach()

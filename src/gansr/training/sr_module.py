@@ -15,7 +15,7 @@ from torch import nn
 
 from gansr.metrics import build_metrics, quantize
 from gansr.training.checkpointing import rng_state, set_rng_state
-from gansr.training.divergence import POLICIES
+from gansr.training.divergence import POLICIES, check_finite
 from gansr.training.ema import GeneratorEMA
 from gansr.utils.checkpoint import (
     CheckpointMismatchError,
@@ -126,6 +126,17 @@ class SRModule(pl.LightningModule):
             self.generator_ema.update(self.generator, self.extractor)
         self.iteration += 1
         self.log("train/iteration", float(self.iteration), on_step=True, on_epoch=False)
+
+    def step_optimizer(self, optimizer, terms: dict[str, torch.Tensor], parameters: list[nn.Parameter], prefix: str) -> None:
+        """One optimizer step on the sum of ``terms`` (logged as ``train/<prefix>/<name>``); with a non-finite term
+        or gradient the divergence guard stops the run or, with ``on_nonfinite=skip``, the step is not taken."""
+        total = torch.stack(list(terms.values())).sum()
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(total)
+        if check_finite(self, {f"{prefix}/{k}": v for k, v in terms.items()}, parameters):
+            optimizer.step()
+        self.log_dict({f"train/{prefix}/{k}": v.detach() for k, v in terms.items()}, on_step=True, on_epoch=False)
+        self.log(f"train/{prefix}/total", total.detach(), on_step=True, on_epoch=False, prog_bar=True)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["iteration"] = self.iteration

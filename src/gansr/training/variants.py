@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from torch import nn
 
-from gansr.losses.adversarial import PixelMapGAN, RelativisticAverageGAN, RelativisticStandardGAN, VanillaGAN
+from gansr.losses.adversarial import (
+    PixelMapGAN,
+    RelativisticAverageGAN,
+    RelativisticStandardGAN,
+    VanillaGAN,
+)
 from gansr.losses.attention import FineGrainedAttentionLoss
 from gansr.training.gan_module import GANModule
 
