@@ -14,15 +14,19 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import TQDMProgressBar
 
 from gansr.cli import CONF_DIR
 from gansr.training.checkpointing import AtomicCheckpointIO, newest_checkpoint
+from gansr.training.speed import apply_speed_settings
 
 
 def build_trainer(cfg: DictConfig, module: pl.LightningModule) -> pl.Trainer:
     """The Lightning Trainer of ``cfg.trainer`` with callbacks and loggers; ``max_steps`` (iterations) is turned
     into optimizer steps (``module.optimizer_steps_per_iteration`` per batch)."""
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    if cfg.trainer.get("enable_progress_bar", True):
+        callbacks.append(TQDMProgressBar(refresh_rate=cfg.speed.progress_bar_refresh_rate))
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     max_iterations = cfg.trainer.max_steps
     max_steps = -1 if max_iterations < 0 else max_iterations * module.optimizer_steps_per_iteration
@@ -68,6 +72,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     use_offline_wandb_without_credentials(cfg)
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.module)
+    apply_speed_settings(module, cfg.speed)
     trainer = build_trainer(cfg, module)
     resolved = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
     for logger in trainer.loggers:

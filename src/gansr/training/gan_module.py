@@ -97,6 +97,7 @@ class GANModule(SRModule):
         self.mask = mask
         self.step_order = step_order
         self.optimizer_factories = (optimizer_g, optimizer_d)
+        self.batch_real_fake = False  # speed.batch_real_fake (gansr.training.speed): one D forward on cat(real, fake)
         self.scheduler_factories = (scheduler_g, scheduler_d)
 
     # ------------------------------------------------------------------ parts
@@ -152,8 +153,14 @@ class GANModule(SRModule):
     def discriminator_losses(self, sr: torch.Tensor, hr: torch.Tensor, mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """D terms on ``sr`` (already detached): global objective + FASRGAN's map term (weight 1, METHODS.md 1.4)."""
         fake_in, real_in = self.discriminator_inputs(sr, hr, mask)
-        real_logits, real_map = split_discriminator_output(self.discriminate(real_in))
-        fake_logits, fake_map = split_discriminator_output(self.discriminate(fake_in))
+        if self.batch_real_fake:  # one forward; only without BatchNorm in D/E unless forced (speed.batch_real_fake)
+            both = split_discriminator_output(self.discriminate(torch.cat([real_in, fake_in])))
+            (real_logits, fake_logits), (real_map, fake_map) = [
+                (None, None) if t is None else t.chunk(2) for t in both
+            ]
+        else:
+            real_logits, real_map = split_discriminator_output(self.discriminate(real_in))
+            fake_logits, fake_map = split_discriminator_output(self.discriminate(fake_in))
         terms = {"adversarial": self.objective.discriminator_loss(real_logits, fake_logits)}
         if fake_map is not None and self.map_objective is not None:
             terms["adversarial_map"] = self.map_objective.discriminator_loss(real_map, fake_map)

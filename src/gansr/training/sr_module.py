@@ -15,7 +15,7 @@ from torch import nn
 
 from gansr.metrics import build_metrics, quantize
 from gansr.training.checkpointing import rng_state, set_rng_state
-from gansr.training.divergence import POLICIES, check_finite
+from gansr.training.divergence import POLICIES, DeferredFiniteCheck, check_finite
 from gansr.training.ema import GeneratorEMA
 from gansr.utils.checkpoint import (
     CheckpointMismatchError,
@@ -71,6 +71,10 @@ class SRModule(pl.LightningModule):
             raise ValueError(f"on_nonfinite must be one of {POLICIES}, got {on_nonfinite!r}")
         self.on_nonfinite = on_nonfinite
         self.skipped_batches = 0
+        # speed settings (gansr.training.speed.apply_speed_settings; config group ``speed``)
+        self.channels_last = False
+        self.finite_check_interval = 1
+        self.deferred_check = DeferredFiniteCheck()
         if generator_init:
             self.load_generator_init(generator_init)
         self.generator_ema = GeneratorEMA(self.generator, self.extractor, ema_decay) if ema_decay else None
@@ -126,19 +130,27 @@ class SRModule(pl.LightningModule):
             self.generator_ema.update(self.generator, self.extractor)
         self.iteration += 1
         self.log("train/iteration", float(self.iteration), on_step=True, on_epoch=False)
+        if self.finite_check_interval > 1 and self.iteration % self.finite_check_interval == 0:
+            self.deferred_check.raise_if_nonfinite(self)
 
     def step_optimizer(self, optimizer, terms: dict[str, torch.Tensor], parameters: list[nn.Parameter], prefix: str) -> None:
         """One optimizer step on the sum of ``terms`` (logged as ``train/<prefix>/<name>``); with a non-finite term
-        or gradient the divergence guard stops the run or, with ``on_nonfinite=skip``, the step is not taken."""
+        or gradient the divergence guard stops the run or, with ``on_nonfinite=skip``, the step is not taken
+        (with ``finite_check_interval > 1`` the run stops at the next check instead, before any checkpoint)."""
         total = torch.stack(list(terms.values())).sum()
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(total)
-        if check_finite(self, {f"{prefix}/{k}": v for k, v in terms.items()}, parameters):
+        if self.finite_check_interval > 1:  # flags stay on the device (no host sync), read in finish_iteration
+            self.deferred_check.record(prefix, terms, parameters, self.iteration)
+            optimizer.step()
+        elif check_finite(self, {f"{prefix}/{k}": v for k, v in terms.items()}, parameters):
             optimizer.step()
         self.log_dict({f"train/{prefix}/{k}": v.detach() for k, v in terms.items()}, on_step=True, on_epoch=False)
         self.log(f"train/{prefix}/total", total.detach(), on_step=True, on_epoch=False, prog_bar=True)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.finite_check_interval > 1:  # never write weights updated from a non-finite step
+            self.deferred_check.raise_if_nonfinite(self)
         checkpoint["iteration"] = self.iteration
         checkpoint["skipped_batches"] = self.skipped_batches
         checkpoint["rng_state"] = rng_state()  # exact resume: same shuffles and crops after the restart
@@ -160,8 +172,15 @@ class SRModule(pl.LightningModule):
                 if key not in store:
                     store[key] = nn.ModuleDict(build_metrics(self.val_metric_names, crop_border=self.scale))
 
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """With ``speed.channels_last`` the image tensors are moved to NHWC like the networks."""
+        if self.channels_last:
+            return {k: v.contiguous(memory_format=torch.channels_last) if torch.is_tensor(v) and v.dim() == 4 else v
+                    for k, v in batch.items()}
+        return batch
+
     def _evaluate_batch(self, batch: dict, store: nn.ModuleDict, names: list[str], dataloader_idx: int) -> torch.Tensor:
-        sr = quantize(self.upscale(batch["lr"]))
+        sr = quantize(self.upscale(batch["lr"]).float())  # bf16-mixed: round to 8 bits from fp32
         hr = batch["hr"]
         if sr.shape != hr.shape:
             raise ValueError(f"SR {tuple(sr.shape)} and HR {tuple(hr.shape)} differ: HR must be mod-cropped to the scale")
