@@ -5,24 +5,37 @@
 Sections (CPU sizes are cut so the run ends in a few minutes on 2 cores; the table says which):
   a. matmul peak: GFLOP/s of a square fp32 matmul (CPU) / bf16 matmul (CUDA).
   b. one ESRGAN training iteration (G step + D step, METHODS.md 2.4) through the Lightning ``ESRGAN`` module vs
-     the same step as a bare PyTorch loop (same modules, same losses): iterations/s, effective GFLOP/s (FLOPs of
-     one bare G+D step counted with ``torch.utils.flop_counter.FlopCounterMode``) and Lightning's overhead.
-     Tiny (nf 8, 1 RRDB, HR 32) and paper size (nf 64, 23 RRDBs, VGG128 D, HR 128, batch 16; batch 2 on CPU).
-     The perceptual loss uses a randomly initialised VGG19 (``pretrained=False``): same cost, no download.
+     the same step as a bare PyTorch loop (same modules, same losses): iterations/s (median of per-iteration
+     times), effective GFLOP/s (FLOPs of one bare G+D step counted with ``torch.utils.flop_counter``) and
+     Lightning's overhead, measured directly and as an absolute cost per iteration (tiny model, many iterations)
+     relative to the paper-size step. Tiny (nf 8, 1 RRDB, HR 32) and paper size (nf 64, 23 RRDBs, VGG128 D,
+     HR 128, batch 16; batch 2 on CPU). On CUDA both run with the ``speed=gpu`` settings (bf16 autocast,
+     channels_last, deferred NaN check). The perceptual loss uses a randomly initialised VGG19
+     (``pretrained=False``): same cost, no download.
   c. evaluation time of Set14 (bicubic SR) with psnr_y, ssim_y, niqe, from ../shared/data.
      LPIPS and Ma need pretrained weights that are not available offline and are left out.
   d. data loading: patches/s of ``HRFolderDataset`` (BSDS200, HR patch 128) in one worker (main process).
-  e. inference time per Urban100-size image (tiled), tiny and paper-size RRDBNet.
-     (FASRGAN paper: ESRGAN 0.3573 s/img on Urban100, RTX 2080.)
+  e. inference time per Urban100-size image: tiny and paper-size RRDBNet (tiled on CPU, whole image on CUDA)
+     and, on CUDA, the paper-size Fs-SRGAN path E + G' (FASRGAN paper, RTX 2080: ESRGAN 0.3573 s/img,
+     Fs-SRGAN 0.1377 s/img on Urban100).
+  f. memory of a DIV2K-size (2040x1356 LR) x4 tiled up-scale with the paper-size RRDBNet, in a fresh process:
+     peak RSS (CPU) or peak CUDA memory. On CPU only the first tiles are run (the full image takes about an hour
+     on 2 cores); the output canvas is allocated before the first tile and every tile has the same size, so the
+     peak is the whole run's; the full-image time is projected from the time per tile.
 """
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import contextlib
 import functools
 import json
 import math
+import multiprocessing
 import os
 import platform
+import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -35,13 +48,15 @@ from torch.utils.flop_counter import FlopCounterMode
 from gansr import ESRGAN
 from gansr.archs.bicubic import BicubicUpsampler
 from gansr.archs.rrdbnet import RRDBNet
+from gansr.archs.shared_extractor import SharedExtractor
 from gansr.archs.vgg_discriminator import VGGStyleDiscriminator
 from gansr.data.benchmarks import benchmark_dataset
 from gansr.data.datasets import HRFolderDataset
 from gansr.data.image_io import read_image, to_tensor
-from gansr.inference import tiled_upscale
+from gansr.inference import GeneratorPath, tile_count, tiled_upscale
 from gansr.losses import PerceptualLoss, PixelLoss, RelativisticAverageGAN
 from gansr.metrics import build_metrics, quantize
+from gansr.training.speed import apply_speed_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("GANSR_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -91,9 +106,11 @@ class RandomPairs(Dataset):
 
 
 SIZES = {
-    "tiny": {"g": {"num_feat": 8, "num_block": 1, "num_grow_ch": 4}, "d_feat": 4, "patch": 32, "batch": 4, "warmup": 3, "iters": 15},
+    "tiny": {"g": {"num_feat": 8, "num_block": 1, "num_grow_ch": 4}, "d_feat": 4, "patch": 32, "batch": 4, "warmup": 3, "iters": 30},
     "paper": {"g": {}, "d_feat": 64, "patch": 128, "batch": 16 if CUDA else 2, "warmup": 3 if CUDA else 1, "iters": 20 if CUDA else 2},
 }
+#: conf/speed/gpu.yaml on CUDA, conf/speed/cpu.yaml on CPU (the settings gansr-train applies)
+SPEED = {"channels_last": True, "finite_check_interval": 100} if CUDA else {"channels_last": False, "finite_check_interval": 1}
 
 
 def build_esrgan(size: str) -> ESRGAN:
@@ -101,7 +118,7 @@ def build_esrgan(size: str) -> ESRGAN:
     spec = SIZES[size]
     torch.manual_seed(0)
     adam = functools.partial(torch.optim.Adam, lr=1e-4, betas=(0.9, 0.99))
-    return ESRGAN(
+    module = ESRGAN(
         RRDBNet(**spec["g"]),
         VGGStyleDiscriminator(num_feat=spec["d_feat"], input_size=spec["patch"]),
         objective=RelativisticAverageGAN(),
@@ -111,6 +128,8 @@ def build_esrgan(size: str) -> ESRGAN:
         perceptual_loss=PerceptualLoss(1.0, pretrained=False),
         adversarial_weight=5e-3,
     )
+    apply_speed_settings(module, SPEED)
+    return module
 
 
 class IterationTimer(pl.Callback):
@@ -129,29 +148,33 @@ class IterationTimer(pl.Callback):
 
 
 def lightning_seconds(size: str) -> float:
+    """Median seconds of one Lightning training batch (after warm-up)."""
     spec = SIZES[size]
     module, timer = build_esrgan(size), IterationTimer()
     steps = spec["warmup"] + spec["iters"]
     trainer = pl.Trainer(accelerator="gpu" if CUDA else "cpu", devices=1, max_steps=steps * module.optimizer_steps_per_iteration,
-                         logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         callbacks=[timer])
+                         precision="bf16-mixed" if CUDA else "32-true", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, callbacks=[timer])
     trainer.fit(module, DataLoader(RandomPairs(steps * spec["batch"], spec["patch"]), batch_size=spec["batch"]))
-    timed_part = timer.seconds[spec["warmup"] :]
-    return sum(timed_part) / len(timed_part)
+    return statistics.median(timer.seconds[spec["warmup"] :])
 
 
 def bare_step(module: ESRGAN, opt_g, opt_d, lr: torch.Tensor, hr: torch.Tensor) -> None:
-    """The ESRGAN iteration without Lightning: G step with D frozen, then D step on SR.detach()."""
+    """The ESRGAN iteration without Lightning: G step with D frozen, then D step on SR.detach()
+    (bf16 autocast on CUDA, as ``trainer.precision=bf16-mixed``)."""
     g, d, objective = module.generator, module.discriminator, module.objective
-    sr = g(lr)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if CUDA else contextlib.nullcontext()
     d.requires_grad_(False)
-    real = d(hr).detach()
-    loss_g = module.pixel_loss(sr, hr) + module.perceptual_loss(sr, hr) + module.adversarial_weight * objective.generator_loss(real, d(sr))
+    with autocast:
+        sr = g(lr)
+        real = d(hr).detach()
+        loss_g = module.pixel_loss(sr, hr) + module.perceptual_loss(sr, hr) + module.adversarial_weight * objective.generator_loss(real, d(sr))
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     opt_g.step()
     d.requires_grad_(True)
-    loss_d = objective.discriminator_loss(d(hr), d(sr.detach()))
+    with autocast:
+        loss_d = objective.discriminator_loss(d(hr), d(sr.detach()))
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
@@ -163,24 +186,32 @@ def bare_seconds_and_flops(size: str) -> tuple[float, int]:
     opt_g = torch.optim.Adam(module.generator.parameters(), lr=1e-4, betas=(0.9, 0.99))
     opt_d = torch.optim.Adam(module.discriminator.parameters(), lr=1e-4, betas=(0.9, 0.99))
     data = RandomPairs(spec["batch"], spec["patch"])
-    lr, hr = data.lr.to(DEVICE), data.hr.to(DEVICE)
+    memory_format = torch.channels_last if module.channels_last else torch.contiguous_format
+    lr, hr = (x.to(DEVICE).contiguous(memory_format=memory_format) for x in (data.lr, data.hr))
     step = functools.partial(bare_step, module, opt_g, opt_d, lr, hr)
     with FlopCounterMode(display=False) as counter:
         step()
-    seconds = timed(step, spec["iters"], warmup=max(spec["warmup"] - 1, 0))
-    return seconds, counter.get_total_flops()
+    seconds = [timed(step, 1, warmup=1 if i == 0 and spec["warmup"] > 1 else 0) for i in range(spec["iters"])]
+    return statistics.median(seconds), counter.get_total_flops()
 
 
-def training(size: str) -> dict:
-    spec = SIZES[size]
-    bare, flops = bare_seconds_and_flops(size)
-    lightning = lightning_seconds(size)
-    return {
-        "batch": spec["batch"], "hr_patch": spec["patch"], "timed_iterations": spec["iters"], "gflop_per_iteration": flops / 1e9,
-        "lightning_it_s": 1 / lightning, "bare_it_s": 1 / bare,
-        "lightning_gflops": flops / lightning / 1e9, "bare_gflops": flops / bare / 1e9,
-        "lightning_overhead_pct": 100 * (lightning / bare - 1),
-    }
+def training() -> dict:
+    """Both sizes; Lightning's absolute cost per iteration comes from the tiny model (many iterations, little
+    compute) and is also expressed relative to the paper-size bare step."""
+    out = {}
+    for size, spec in SIZES.items():
+        bare, flops = bare_seconds_and_flops(size)
+        lightning = lightning_seconds(size)
+        out[size] = {
+            "batch": spec["batch"], "hr_patch": spec["patch"], "timed_iterations": spec["iters"], "gflop_per_iteration": flops / 1e9,
+            "lightning_s": lightning, "bare_s": bare, "lightning_it_s": 1 / lightning, "bare_it_s": 1 / bare,
+            "lightning_gflops": flops / lightning / 1e9, "bare_gflops": flops / bare / 1e9,
+            "lightning_overhead_pct": 100 * (lightning / bare - 1),
+        }
+    overhead_s = out["tiny"]["lightning_s"] - out["tiny"]["bare_s"]
+    out["lightning_overhead_ms_per_iteration"] = 1000 * overhead_s
+    out["paper"]["overhead_from_tiny_pct"] = 100 * overhead_s / out["paper"]["bare_s"]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- c. evaluation
@@ -234,6 +265,11 @@ def receptive_radius(num_block: int, scale: int = 4) -> int:
     return math.ceil(2 + 15 * num_block + sum(2.0**-i for i in range(1, stages + 1)) + 2 / scale)
 
 
+def fs_srgan_path() -> GeneratorPath:
+    """Fs-SRGAN's inference path at paper size: E (1 RRDB) + G' (16 RRDBs on E's 64 channels), METHODS.md 1.5."""
+    return GeneratorPath(RRDBNet(in_channels=64, num_block=16), SharedExtractor(num_block=1))
+
+
 def inference() -> dict:
     folder = SHARED / "Urban100_subset" / "HR"
     if not folder.is_dir():
@@ -242,17 +278,56 @@ def inference() -> dict:
     hr = to_tensor(read_image(path))
     lr = torch.nn.functional.interpolate(hr[None], scale_factor=0.25, mode="bicubic", antialias=True).clamp(0, 1).to(DEVICE)
     rows = {"image": path.name, "hr_size": list(hr.shape[-2:]), "lr_size": list(lr.shape[-2:])}
-    for name, kwargs, tile, overlap, repeats in (
-        ("tiny", {"num_feat": 8, "num_block": 1, "num_grow_ch": 4}, 64, receptive_radius(1), 3),
-        ("paper", {}, 128, 16, 5 if CUDA else 1),  # exact tiling would need overlap 349 (> the image): 16 = CLI default
-    ):
+    nets = [("tiny", lambda: RRDBNet(num_feat=8, num_block=1, num_grow_ch=4), 64, receptive_radius(1), 3),
+            ("paper", RRDBNet, 128, 16, 5 if CUDA else 1)]  # exact tiling would need overlap 349 (> the image): 16 = CLI default
+    if CUDA:
+        nets.append(("fs_srgan_paper", fs_srgan_path, 0, 0, 5))
+    for name, build, tile, overlap, repeats in nets:
         torch.manual_seed(0)
-        g = RRDBNet(**kwargs).to(DEVICE).eval()
+        g = build().to(DEVICE).eval()
+        tile = 0 if CUDA else tile  # the whole image fits on a GPU, as in the paper's timing
         with torch.no_grad():
             seconds = timed(functools.partial(tiled_upscale, g, lr, 4, tile=tile, overlap=overlap), repeats, warmup=1 if CUDA or name == "tiny" else 0)
         rows[name] = {"tile": tile, "overlap": overlap, "s_per_image": seconds}
-    rows["reference"] = "FASRGAN paper: ESRGAN 0.3573 s/img on Urban100, RTX 2080"
+    rows["reference"] = "FASRGAN paper, RTX 2080, Urban100: ESRGAN 0.3573 s/img, Fs-SRGAN 0.1377 s/img"
     return rows
+
+
+# ---------------------------------------------------------------------------------------------- f. DIV2K-size memory
+class _EnoughTiles(Exception):
+    pass
+
+
+def _div2k_memory_child(tile: int, overlap: int, max_tiles: int | None) -> dict:
+    """Runs in a fresh process: tiled x4 up-scale of a 2040x1356 LR image with the paper-size RRDBNet."""
+    torch.manual_seed(0)
+    g = RRDBNet().to(DEVICE).eval()
+    lr = torch.rand(1, 3, 1356, 2040, device=DEVICE)
+    total = tile_count(1356, 2040, tile)
+    done, start = [0], time.perf_counter()
+
+    def on_tile(n: int) -> None:
+        done[0] += n
+        if max_tiles is not None and done[0] >= max_tiles:
+            raise _EnoughTiles
+
+    with contextlib.suppress(_EnoughTiles):
+        tiled_upscale(g, lr, 4, tile=tile, overlap=overlap, on_tile=on_tile)
+    sync()
+    seconds = time.perf_counter() - start
+    out = {"lr_size": [1356, 2040], "tile": tile, "overlap": overlap, "tiles_run": done[0], "tiles_total": total,
+           "s_per_tile": seconds / done[0], "projected_full_image_s": seconds / done[0] * total,
+           "output_canvas_gib": 3 * 1356 * 2040 * 16 * 4 / 2**30,
+           "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+    if CUDA:
+        out["peak_cuda_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    return out
+
+
+def div2k_memory(tile: int = 128, overlap: int = 16) -> dict:
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(_div2k_memory_child, tile, overlap, None if CUDA else 2).result()
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -269,12 +344,15 @@ def table(results: dict) -> str:
     lines.append("b. ESRGAN training iteration (G+D step; VGG19 perceptual loss random-init, pretrained=False)")
     lines.append("   | size  | batch | HR  | GFLOP/it | Lightning it/s | bare it/s | Lightning GFLOP/s | bare GFLOP/s | overhead |")
     lines.append("   |-------|-------|-----|----------|----------------|-----------|-------------------|--------------|----------|")
-    for size in ("tiny", "paper"):
+    for size in SIZES:
         r = results["training"][size]
         lines.append(f"   | {size:5s} | {r['batch']:5d} | {r['hr_patch']:3d} | {r['gflop_per_iteration']:8.2f} | {r['lightning_it_s']:14.3f} | "
                      f"{r['bare_it_s']:9.3f} | {r['lightning_gflops']:17.1f} | {r['bare_gflops']:12.1f} | {r['lightning_overhead_pct']:7.1f}% |")
+    tr = results["training"]
+    lines.append(f"   Lightning's cost per iteration (tiny, median of {tr['tiny']['timed_iterations']}): "
+                 f"{tr['lightning_overhead_ms_per_iteration']:.1f} ms = {tr['paper']['overhead_from_tiny_pct']:.2f}% of the paper-size bare step")
     if not CUDA:
-        lines.append("   (CPU: paper size at batch 2 instead of 16, 2 timed iterations)")
+        lines.append("   (CPU: paper size at batch 2 instead of 16, 2 timed iterations: its direct overhead figure is noise-dominated)")
     ev = results["evaluation"]
     if "skipped" in ev:
         lines.append(f"c. Set14 evaluation: skipped ({ev['skipped']})")
@@ -292,10 +370,18 @@ def table(results: dict) -> str:
         lines.append(f"e. inference: skipped ({inf['skipped']})")
     else:
         lines.append(f"e. inference, {inf['image']} (LR {inf['lr_size'][0]}x{inf['lr_size'][1]} -> HR {inf['hr_size'][0]}x{inf['hr_size'][1]}), tiled:")
-        for name in ("tiny", "paper"):
-            r = inf[name]
-            lines.append(f"   {name:5s} RRDBNet: {r['s_per_image']:.3f} s/img (tile {r['tile']}, overlap {r['overlap']})")
+        for name in ("tiny", "paper", "fs_srgan_paper"):
+            if name in inf:
+                r = inf[name]
+                how = f"tile {r['tile']}, overlap {r['overlap']}" if r["tile"] else "whole image"
+                lines.append(f"   {name:14s}: {r['s_per_image']:.3f} s/img ({how})")
         lines.append(f"   reference: {inf['reference']}")
+    mem = results["div2k_memory"]
+    lines.append(f"f. DIV2K-size x4 (LR {mem['lr_size'][1]}x{mem['lr_size'][0]}), paper RRDBNet, tile {mem['tile']} overlap {mem['overlap']}: "
+                 f"peak RSS {mem['peak_rss_gib']:.2f} GiB" + (f", peak CUDA {mem['peak_cuda_gib']:.2f} GiB" if "peak_cuda_gib" in mem else "")
+                 + f" (output canvas {mem['output_canvas_gib']:.2f} GiB); {mem['tiles_run']}/{mem['tiles_total']} tiles run, "
+                 f"{mem['s_per_tile']:.1f} s/tile, full image {mem['projected_full_image_s'] / 60:.1f} min"
+                 + (" (projected)" if mem["tiles_run"] < mem["tiles_total"] else ""))
     return "\n".join(lines)
 
 
@@ -307,10 +393,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"command: {results['command']}\ndevice: {results['device']}", flush=True)
     started = time.perf_counter()
     results["matmul"] = matmul_peak()
-    results["training"] = {size: training(size) for size in ("tiny", "paper")}
+    results["training"] = training()
     results["evaluation"] = evaluation()
     results["data_loading"] = data_loading()
     results["inference"] = inference()
+    results["div2k_memory"] = div2k_memory()
     results["total_s"] = time.perf_counter() - started
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(table(results))
