@@ -161,5 +161,7 @@ def test_ddp_equals_single_process_on_the_global_batch(ddp_results, case):
     expected = parameters(single)
     got = load(ddp_results, case, 0)["params"]
     assert expected.keys() == got.keys()
+    # atol 1e-5 (steps of lr 1e-3): Adam divides by sqrt(v), so for near-zero gradients the different summation
+    # order of the all-reduce shows up at ~1e-6 in single weights, depending on the CPU's kernels
     for key, value in expected.items():
-        torch.testing.assert_close(got[key], value, rtol=1e-4, atol=1e-6, msg=key)
+        torch.testing.assert_close(got[key], value, rtol=1e-4, atol=1e-5, msg=lambda m, key=key: f"{key}: {m}")
