@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from gansr.losses import FineGrainedAttentionLoss, PixelLoss, TVLoss
+from gansr.losses.attention import attention_weights
 
 
 def test_pixel_loss_l1_and_mse():
@@ -30,7 +31,7 @@ def test_tv_sum_and_mean_hand_values():
 
 def test_attention_weights_in_unit_interval_and_detached():
     logits = torch.tensor([-100.0, -3.0, 0.0, 3.0, 100.0], requires_grad=True).view(1, 1, 1, 5)
-    w = FineGrainedAttentionLoss.attention_weights(logits)
+    w = attention_weights(logits)
     assert not w.requires_grad
     assert (w >= 0).all() and (w <= 1).all()
     assert w[0, 0, 0, 2].item() == pytest.approx(0.5)

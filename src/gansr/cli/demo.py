@@ -1,9 +1,13 @@
 """``gansr-demo`` (``make demo``): the embedded default, offline on a CPU in a few minutes.
 
 1. PSNR warm-up of a tiny RRDBNet (``experiment=demo_psnr``) on natural photos shipped inside scikit-image;
-2. the ESRGAN GAN stage from that generator (``experiment=demo``);
+2. a tiny FASRGAN GAN stage from that generator (``experiment=demo``: RaGAN + the per-pixel map term + the
+   fine-grained attention loss, with a narrow UNet discriminator; METHODS.md 1.3-1.4);
 3. a table of bicubic vs the two models on the held-out photos (PSNR-Y, SSIM-Y; markdown + CSV) and an image
    grid (LR | bicubic | PSNR model | GAN model | HR).
+
+The GAN run folder (``<out>/gan``: ``checkpoints/last.ckpt`` + ``hparams.yaml``) holds the UNet discriminator, so
+``gansr.analysis`` and ``notebooks/results.ipynb`` can show its score map and attention weights next to the crops.
 
 The perceptual loss uses the pretrained VGG19 only when its weights are already on disk; otherwise the demo says
 so and runs without the perceptual term (never with a random VGG pretending to be one).
@@ -19,8 +23,7 @@ import torch
 from gansr.archs.bicubic import BicubicUpsampler
 from gansr.cli import compose_config
 from gansr.cli.train import train
-from gansr.data.datasets import HRFolderDataset
-from gansr.data.demo_data import demo_folders
+from gansr.data.demo_data import demo_heldout_dataset
 from gansr.data.image_io import write_image
 from gansr.evaluation import evaluate_upscaler, write_table
 from gansr.inference import load_generator_file
@@ -50,7 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         perceptual = ["loss.perceptual=null"]
         print("[demo] perceptual loss: OFF. The pretrained VGG19 (vgg19-dcbb9e9d.pth) is not in the torch hub cache, "
-              "so the demo trains with L1 + RaGAN only (see README 'Pretrained weights').")
+              "so the demo trains with L1 + FASRGAN's adversarial and attention terms only "
+              "(see README 'Pretrained weights').")
 
     psnr_cfg = compose_config(["experiment=demo_psnr", "run_name=psnr", *args.overrides], out / "psnr")
     train(psnr_cfg)
@@ -61,12 +65,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     train(gan_cfg)
 
-    _, heldout_dir = demo_folders(Path(psnr_cfg.paths.cache_dir) / "demo")
-    heldout = HRFolderDataset("demo_heldout", heldout_dir, scale=psnr_cfg.scale, lr_cache_dir=out / "lr_cache")
+    heldout = demo_heldout_dataset(psnr_cfg.data.cache_dir, psnr_cfg.scale, lr_cache_dir=out / "lr_cache")
     upscalers = {
         "Bicubic (MATLAB)": BicubicUpsampler(scale=psnr_cfg.scale),
         "Tiny RRDBNet (PSNR stage)": load_generator_file(out / "psnr" / "generator.pth"),
-        "Tiny ESRGAN (GAN stage)": load_generator_file(out / "gan" / "generator.pth"),
+        "Tiny FASRGAN (GAN stage)": load_generator_file(out / "gan" / "generator.pth"),
     }
     rows = []
     for name, upscaler in upscalers.items():
@@ -84,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"[demo] grid (LR | bicubic | PSNR model | GAN model | HR): {out / 'grid.png'}")
     print(f"[demo] table: {out / 'results.md'} and {out / 'results.csv'}")
     print(f"[demo] runs (checkpoints, logs, validation crops): {out / 'psnr'} and {out / 'gan'}")
+    print(f"[demo] mask, score map and attention weights of a crop: notebooks/results.ipynb with GANSR_DEMO_DIR={out}")
     print(f"[demo] done in {time.time() - start:.0f} s")
 
 

@@ -16,7 +16,7 @@ from gansr.data.datamodule import SRDataModule
 from gansr.data.datasets import HRFolderDataset, default_cache_dir
 from gansr.data.image_io import DatasetNotFoundError, read_image, write_image
 
-__all__ = ["DEMO_HELDOUT", "DEMO_TRAIN", "demo_datamodule", "demo_folders"]
+__all__ = ["DEMO_HELDOUT", "DEMO_TRAIN", "demo_datamodule", "demo_folders", "demo_heldout_dataset"]
 
 #: Training photos (scikit-image ``data/`` file names): astronaut Eileen Collins, a rocket launch, a stereo pair
 #: of a motorcycle, an immunohistochemistry micrograph.
@@ -53,6 +53,21 @@ def demo_folders(cache_dir: str | os.PathLike | None = None) -> tuple[Path, Path
                 )
             write_image(dst, read_image(src / name))
     return folders
+
+
+def demo_heldout_dataset(
+    cache_dir: str | os.PathLike | None = None,
+    scale: int = 4,
+    lr_cache_dir: str | os.PathLike | None = None,
+) -> HRFolderDataset:
+    """The two held-out photos as ``gansr-demo`` evaluates them (whole images, MATLAB-bicubic LR).
+
+    ``cache_dir`` is the demo data folder (``data.cache_dir`` of the demo configs, see :func:`demo_folders`);
+    ``lr_cache_dir`` where the LR images are cached (the demo uses ``<out>/lr_cache``; None = next to the HR).
+    Items: ``{"lr": (3,h,w), "hr": (3,scale*h,scale*w), "name": str}``.
+    """
+    _, heldout_dir = demo_folders(cache_dir)
+    return HRFolderDataset("demo_heldout", heldout_dir, scale=scale, lr_cache_dir=lr_cache_dir)
 
 
 def demo_datamodule(

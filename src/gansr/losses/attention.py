@@ -3,12 +3,24 @@
 The UNet discriminator's per-pixel map on SR, ``M_f = sigmoid(map_fake)``, says where SR already looks real;
 pixels it finds fake (small ``M_f``) get a larger L1 weight ``1 − M_f``. The weight is detached: the
 attention loss trains G only and sends no gradient into D.
+
+:func:`attention_weights` is that weight, shared by the loss and by ``gansr.analysis`` (which shows it next to
+SR crops), so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+
+def attention_weights(map_logits: torch.Tensor) -> torch.Tensor:
+    """FASRGAN's per-pixel attention weight ``1 − sigmoid(C_m^f)``, detached (METHODS.md 1.4 step 7).
+
+    Shape: map logits ``(B,C,H,W)`` (the UNet's score map on SR, C = 3 in FASRGAN) -> same shape, values in
+    [0,1], no gradient. Large where D finds the pixel fake.
+    """
+    return (1 - torch.sigmoid(map_logits)).detach()
 
 
 class FineGrainedAttentionLoss(nn.Module):
@@ -21,11 +33,6 @@ class FineGrainedAttentionLoss(nn.Module):
     def __init__(self, weight: float = 5e-2) -> None:
         super().__init__()
         self.weight = float(weight)
-
-    @staticmethod
-    def attention_weights(map_logits: torch.Tensor) -> torch.Tensor:
-        """``(1 − sigmoid(map_logits)).detach()``, values in [0,1], same shape, no gradient."""
-        return (1 - torch.sigmoid(map_logits)).detach()
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor, fake_map_logits: torch.Tensor) -> torch.Tensor:
         if sr.shape != hr.shape:
@@ -45,7 +52,7 @@ class FineGrainedAttentionLoss(nn.Module):
                 f"the discriminator map needs shape (B,{sr.shape[1]} or 1,H,W) matching the SR patch "
                 f"(set the UNet discriminator out_channels to {sr.shape[1]} and input_size to the HR patch size)"
             )
-        return self.weight * (self.attention_weights(m) * (sr - hr).abs()).mean()
+        return self.weight * (attention_weights(m) * (sr - hr).abs()).mean()
 
     def extra_repr(self) -> str:
         return f"weight={self.weight}"
