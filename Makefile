@@ -5,6 +5,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SCALE  ?= smoke
 EVAL_ONLY ?= 0
+ESTIMATE ?= 0
+WANDB ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test test-fast bench clean table-mask table-fasrgan table-fasrgan-ablation table-srgan
@@ -21,7 +23,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP) ## create .venv and install gansr with its dependencies
 
-demo: $(STAMP) ## train a tiny ESRGAN on images shipped with scikit-image (offline, CPU, < 5 min)
+demo: $(STAMP) ## train a tiny FASRGAN on images shipped with scikit-image (offline, CPU, < 5 min)
 	WANDB_MODE=offline $(VENV)/bin/gansr-demo
 
 test: $(STAMP) ## run the test suite
@@ -33,8 +35,8 @@ test-fast: $(STAMP) ## the test suite without tests marked slow
 bench: $(STAMP) ## benchmarks: prints a table and writes benchmarks/results.json
 	$(PY) benchmarks/run.py
 
-table-mask table-fasrgan table-fasrgan-ablation table-srgan: $(STAMP) ## reproduce a paper table (SCALE=smoke|paper, EVAL_ONLY=0|1)
-	$(PY) -m gansr.tables --table $(subst -,_,$(patsubst table-%,%,$@)) --scale $(SCALE) $(if $(filter 1,$(EVAL_ONLY)),--eval-only)
+table-mask table-fasrgan table-fasrgan-ablation table-srgan: $(STAMP) ## reproduce a paper table (SCALE=smoke|paper, EVAL_ONLY=0|1, ESTIMATE=1: GPU-hour estimate, WANDB=0|1)
+	$(PY) -m gansr.tables --table $(subst -,_,$(patsubst table-%,%,$@)) --scale $(SCALE) $(if $(filter 1,$(EVAL_ONLY)),--eval-only) $(if $(filter 1,$(ESTIMATE)),--estimate) $(if $(filter 1,$(WANDB)),--wandb,$(if $(filter 0,$(WANDB)),--no-wandb))
 
 clean: ## remove outputs (keeps .venv)
 	rm -rf outputs multirun demo_outputs wandb lightning_logs .pytest_cache

@@ -65,3 +65,168 @@ def test_smoke_table_one_row(shared_data, tmp_path, monkeypatch):
     assert cell["ours"] and float(cell["difference"]) == pytest.approx(float(cell["ours"]) - 29.40)
     assert "smoke (tiny model, 1 iterations, not comparable)" in text
     assert (md.parent / "perception_distortion.png").stat().st_size > 1000
+
+
+# --------------------------------------------------------------------------- perception-distortion plot
+
+
+def test_perception_distortion_second_panel_holds_mask_table_pi():
+    """The mask table reports PI only (no PSNR): its paper PI values go to a dot-chart panel, ours filled."""
+    import matplotlib.pyplot as plt
+
+    from gansr.tables import perception_distortion_figure, result_rows
+
+    table = load_table("mask")
+    ours = {"ESRGAN": {"Set5": {"psnr_y": 20.0, "pi": 7.5}}}
+    rows = result_rows(table, ours, ["psnr_y", "ssim_y", "pi"], "smoke")
+    fig = perception_distortion_figure(table, rows)
+    try:
+        plane, dots = fig.axes[:2]
+        assert [tuple(c.get_offsets()[0]) for c in plane.collections] == [(20.0, 7.5)]  # only ours has PSNR
+        methods = [row.label for row in table.rows]
+        assert [t.get_text() for t in dots.get_yticklabels()] == methods
+        found = {}
+        for collection in dots.collections:
+            method, source = collection.get_label().rsplit(" (", 1)
+            offsets = collection.get_offsets()
+            assert set(offsets[:, 1].round(2)) == {methods.index(method) + (-0.12 if source == "paper)" else 0.12)}
+            assert (len(collection.get_facecolors()) == 0 or collection.get_facecolors()[0][3] == 0) == (source == "paper)")
+            found[(method, source[:-1])] = sorted(offsets[:, 0].tolist())
+        for method in methods:
+            expected = sorted(v for (label, _, metric), v in table.reference.items() if label == method and metric == "PI")
+            assert found[(method, "paper")] == pytest.approx(expected)
+        assert found[("ESRGAN", "ours")] == [7.5] and ("PESR", "ours") not in found
+        edge = {c.get_label(): tuple(c.get_edgecolors()[0]) for c in dots.collections}
+        assert edge["ESRGAN (paper)"] == edge["ESRGAN (ours)"] != edge["PESR (paper)"]  # one colour per method
+        legend = {t.get_text() for t in fig.legends[0].get_texts()}
+        assert set(methods) | {"paper (hollow)", "ours (filled)"} <= legend
+    finally:
+        plt.close(fig)
+
+
+def test_perception_distortion_paper_points_of_psnr_tables():
+    """FASRGAN reports PSNR with LPIPS and PI: one plane each, every paper cell plotted hollow, even when ours has
+    neither metric; SRGAN reports no perceptual metric: its paper PSNR goes to a dot chart per method."""
+    import matplotlib.pyplot as plt
+
+    from gansr.tables import perception_distortion_figure, result_rows
+
+    table = load_table("fasrgan")
+    fig = perception_distortion_figure(table, result_rows(table, {"SRGAN": {"Set5": {"psnr_y": 8.0, "niqe": 90.0}}},
+                                                          ["psnr_y", "niqe"], "smoke"))
+    try:
+        titles = [ax.get_title() for ax in fig.axes]
+        assert titles == ["PSNR vs LPIPS", "PSNR vs PI", "PSNR vs NIQE"]
+        for ax, metric in zip(fig.axes[:2], ("LPIPS", "PI")):
+            plotted = sorted(tuple(xy) for c in ax.collections for xy in c.get_offsets().tolist())
+            expected = sorted((table.reference[(m, d, "PSNR")], v) for (m, d, k), v in table.reference.items() if k == metric)
+            assert len(plotted) == 35 and [v for xy in plotted for v in xy] == pytest.approx([v for xy in expected for v in xy])
+            assert all(c.get_label().endswith("(paper)") for c in ax.collections)
+        assert [c.get_label() for c in fig.axes[2].collections] == ["SRGAN (ours)"]
+    finally:
+        plt.close(fig)
+    table = load_table("srgan")  # PSNR/SSIM/MOS only
+    fig = perception_distortion_figure(table, result_rows(table, {}, ["psnr_y", "ssim_y"], "smoke"))
+    try:
+        assert [ax.get_title().split(" (")[0] for ax in fig.axes] == ["PSNR per method"]
+        assert sum(len(c.get_offsets()) for c in fig.axes[0].collections) == 10  # 5 methods x Set5/Set14
+    finally:
+        plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------ W&B
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_paper_command_overrides_reach_wandb_logger_group(name, tmp_path):
+    from hydra.utils import instantiate
+
+    from gansr.cli import compose_config
+    from gansr.tables import paper_commands
+
+    table = load_table(name)
+    command = paper_commands(table, tmp_path / "runs")[0]
+    assert command[:2] == ["gansr-train", "-m"]
+    cfg = compose_config([a for a in command[2:] if not a.startswith("hydra.")], tmp_path / "out")
+    assert cfg.logger.wandb.group == table.wandb_group
+    assert cfg.trainer.accelerator == "gpu" and "csv" in cfg.logger
+    logger = instantiate(cfg.logger.wandb)  # lazy: no W&B run is started
+    assert logger._wandb_init["group"] == table.wandb_group
+    assert logger._wandb_init["job_type"] == "train"
+
+
+def test_log_to_wandb_offline_writes_image_and_table(tmp_path, monkeypatch):
+    import json
+
+    import wandb
+
+    from gansr.tables import log_to_wandb, plot_perception_distortion, result_rows
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    calls = []
+    real_init = wandb.init
+    monkeypatch.setattr(wandb, "init", lambda **kw: calls.append(kw) or real_init(**kw))
+    table = load_table("mask")
+    rows = result_rows(table, {"ESRGAN": {"Set5": {"psnr_y": 20.0, "pi": 7.5}}}, ["psnr_y", "pi"], "smoke")
+    png = plot_perception_distortion(table, rows, tmp_path / "pd.png")
+    folder = log_to_wandb(table, rows, png, "smoke", tmp_path / "runs")
+    assert calls[0]["group"] == "table-mask" and calls[0]["job_type"] == "table"
+    assert folder.parent == tmp_path / "wandb" and folder.name.startswith("offline-run-")
+    assert list(folder.glob("run-*.wandb"))
+    media = folder / "files" / "media"
+    assert [p.suffix for p in (media / "images").iterdir()] == [".png"]
+    tables = list((media / "table").glob("*.table.json"))
+    assert len(tables) == 1
+    logged = json.loads(tables[0].read_text())
+    assert logged["columns"][:5] == ["method", "dataset", "metric", "paper", "ours"]
+    assert ["PESR+Mask", "DIV2K_val", "PI", 3.24] in [r[:4] for r in logged["data"]]
+
+
+# -------------------------------------------------------------------------------------------- cost estimate
+
+
+def test_pretrain_stage_from_preset_docs():
+    from gansr.tables import pretrain_stage
+
+    assert pretrain_stage("esrgan") == ("esrgan_psnr", None)
+    assert pretrain_stage("esrgan_mask") == ("esrgan_psnr", 10000)  # "(esrgan_psnr with trainer.max_steps=10000)"
+    assert pretrain_stage("fasrgan") == ("esrgan_psnr", None)  # RRDB_PSNR_x4
+    assert pretrain_stage("fs_srgan") == ("fs_srgan_psnr", None)
+    assert pretrain_stage("edsr_gan_mask") == ("edsr_psnr", None)  # via its parent edsr_gan
+    assert pretrain_stage("edsr_psnr") == ("edsr_psnr_x2", None)  # x4 from the x2 model (chained in the estimate)
+    assert pretrain_stage("srgan") is None  # the MSE SRResNet has no preset
+
+
+def test_iteration_flops_positive_and_linear_in_batch(tmp_path):
+    from gansr.cli import compose_config
+    from gansr.tables import iteration_flops
+
+    # the paper-size ESRGAN iteration (RRDBNet 23 blocks, HR 128, VGG128 D, VGG19 conv5_4 loss) on the meta device
+    cfg = compose_config(["experiment=esrgan", "loss.perceptual.pretrained=false"], tmp_path)
+    one, two = iteration_flops(cfg, 1), iteration_flops(cfg, 2)
+    # hand count: RRDBNet ~18.5 GMAC per 32x32 LR image forward, x3 with backward = 0.11 TFLOP; VGG ~0.04; D ~0.01
+    assert 0.1e12 < one < 0.4e12
+    assert two / one == pytest.approx(2.0, rel=0.02)
+
+
+def test_gpu_hours_formula():
+    from gansr.tables import gpu_hours
+
+    assert gpu_hours(150e12 * 3600, 1, 150e12) == pytest.approx(1.0)
+    assert gpu_hours(2e12, 1000, 1e12) == pytest.approx(2000 / 3600)
+
+
+def test_estimate_writes_cost_md(tmp_path, monkeypatch):
+    import gansr.tables as tables
+
+    monkeypatch.setattr(tables, "EXPERIMENTS_DIR", tmp_path)
+    shutil.copytree(Path("experiments/srgan"), tmp_path / "srgan")
+    entries, path = tables.estimate_costs(load_table("srgan"), 100e12, rows=["SRGAN-VGG54"], cache_dir=tmp_path)
+    assert [(e["row"], e["preset"], e["iterations"], e["batch"], e["patch"]) for e in entries] == [
+        ("SRGAN-VGG54", "srgan", 200000, 16, 96)]
+    assert entries[0]["gpu_hours"] == pytest.approx(tables.gpu_hours(entries[0]["tflop_per_iteration"] * 1e12, 200000, 100e12))
+    text = path.read_text()
+    assert path == tmp_path / "srgan" / "cost.md"
+    assert "not measured on a GPU" in text and "| SRGAN-VGG54 | srgan | 200,000 | 16 | 96 |" in text

@@ -10,10 +10,17 @@ Each table lives in ``experiments/<table>/``: ``runs.yaml`` (rows: label, preset
   schedule, all rows in one W&B group, outputs in ``outputs/tables/<table>/paper/<row>``; then
   ``--scale paper --eval-only`` scores those generators on the paper's test sets.
 * ``--eval-only``: score existing ``generator.pth`` files only.
+* ``--estimate``: GPU-hours of the paper schedule per row (and the PSNR pre-training preset its docs name), from
+  FLOPs counted on the meta device (torch.utils.flop_counter) and an *assumed* throughput (``--throughput``);
+  writes ``experiments/<table>/cost.md``. Not measured on a GPU.
+* ``--wandb`` (default on for ``--scale paper``, off for smoke): log the plot (wandb.Image) and the results
+  (wandb.Table) to a W&B run in the table's ``wandb_group`` with ``job_type=table`` (offline without credentials).
 
 Outputs: ``experiments/<table>/results.md`` + ``results.csv`` (paper value, ours, difference per cell) and
-``perception_distortion.png`` (PSNR vs the first of LPIPS / PI / NIQE that we could compute; paper points hollow,
-ours filled). LPIPS / Ma / PI need weight files; when they are missing the column is skipped with a note.
+``perception_distortion.png`` (a PSNR vs LPIPS / PI / NIQE panel per metric with a PSNR pair in the paper or ours,
+and a dot chart per method of a no-reference metric the paper reports without PSNR, as the mask table's PI; paper
+points hollow, ours filled, one colour + marker per method). LPIPS / Ma / PI need weight files; when they are
+missing the column is skipped with a note.
 """
 from __future__ import annotations
 
@@ -154,11 +161,13 @@ def train_smoke(row: Row, run_dir: Path, iterations: int, train_hr: Path, data_r
 
 
 def paper_commands(table: TableSpec, output_root: Path) -> list[list[str]]:
-    """One ``gansr-train -m`` multirun per trainable row: the preset's full schedule, W&B group per table."""
+    """One ``gansr-train -m`` multirun per trainable row: the preset's full schedule on one GPU (bf16), CSV + W&B
+    logging with the table's W&B group (``+wandb_group`` feeds ``conf/logger/wandb.yaml``'s ``group``) and
+    ``job_type=train`` (the table's plot/results run has ``job_type=table``)."""
     return [
         [
-            "gansr-train", "-m", f"experiment={row.preset}", *row.overrides,
-            "logger=many", f"+wandb_group={table.wandb_group}", f"run_name={row.slug}",
+            "gansr-train", "-m", f"experiment={row.preset}", *row.overrides, "trainer=gpu",
+            "logger=many", f"+wandb_group={table.wandb_group}", "+logger.wandb.job_type=train", f"run_name={row.slug}",
             f"hydra.sweep.dir={output_root}", f"hydra.sweep.subdir={row.slug}",
         ]
         for row in table.rows
@@ -284,36 +293,261 @@ def write_results(table: TableSpec, rows: list[dict[str, object]], notes: list[s
     return md
 
 
-def plot_perception_distortion(table: TableSpec, rows: list[dict[str, object]], path: Path) -> Path:
-    """PSNR (x) vs the first of LPIPS / PI / NIQE that we measured (y); paper hollow, ours filled."""
+NO_REFERENCE = ("LPIPS", "PI", "NIQE")  # no-reference / perceptual axes of the perception-distortion plane
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+
+
+def perception_distortion_figure(table: TableSpec, rows: list[dict[str, object]]):
+    """The figure of :func:`plot_perception_distortion`. Panels, paper hollow and ours filled, one colour and marker
+    per method (figure legend):
+
+    * one PSNR (x) vs LPIPS / PI / NIQE (y) panel per metric that has a (PSNR, metric) pair in the paper or in ours;
+    * a dot chart per method of each no-reference metric the paper reports without PSNR (the mask table's PI); when
+      the paper reports no no-reference metric at all (SRGAN's table), a dot chart of its PSNR.
+
+    Collections are labelled ``"<method> (paper|ours)"``.
+    """
+    import math
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    def pairs(source: str, y_metric: str) -> dict[tuple[str, str], list[float]]:
-        cells: dict[tuple[str, str], dict[str, float]] = {}
+    def cells(source: str) -> dict[tuple[str, str], dict[str, float]]:
+        out: dict[tuple[str, str], dict[str, float]] = {}
         for r in rows:
             if r[source] != "":
-                cells.setdefault((r["method"], r["dataset"]), {})[r["metric"]] = float(r[source])
-        return {k: [v["PSNR"], v[y_metric]] for k, v in cells.items() if "PSNR" in v and y_metric in v}
+                out.setdefault((r["method"], r["dataset"]), {})[r["metric"]] = float(r[source])
+        return out
 
-    ours_metrics = {r["metric"] for r in rows if r["ours"] != ""}
-    y_metric = next((m for m in ("LPIPS", "PI", "NIQE") if m in ours_metrics), "PI")
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    colors = {}
-    for source, fill in (("paper", "none"), ("ours", None)):
-        for (method, dataset), (x, y) in pairs(source, y_metric).items():
-            color = colors.setdefault(method, f"C{len(colors) % 10}")
-            ax.scatter(x, y, facecolors=fill or color, edgecolors=color, s=45)
-            ax.annotate(f"{method} ({dataset})", (x, y), fontsize=6)
-    ax.set_xlabel("PSNR (Y, dB)")
-    ax.set_ylabel(f"{y_metric} (lower is better)")
-    ax.set_title(f"{table.name}: paper hollow, ours filled", fontsize=9)
-    fig.tight_layout()
+    paper, ours = cells("paper"), cells("ours")
+    sources = (("paper", paper, "none"), ("ours", ours, None))
+    scatter_metrics = [m for m in NO_REFERENCE if any("PSNR" in v and m in v for c in (paper, ours) for v in c.values())]
+    unpaired = [m for v in paper.values() if "PSNR" not in v for m in NO_REFERENCE if m in v]
+    dot_metrics = list(dict.fromkeys(unpaired))
+    if not any(m in v for v in paper.values() for m in NO_REFERENCE) and any("PSNR" in v for v in paper.values()):
+        dot_metrics.append("PSNR")  # the paper reports distortion only: compare PSNR per method
+    panels = [("plane", m) for m in scatter_metrics] + [("dots", m) for m in dot_metrics] or [("plane", "PI")]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    style = {m: (f"C{i % 10}", MARKERS[i % len(MARKERS)]) for i, m in enumerate(methods)}
+    ncols = min(len(panels), 2)
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.2 * ncols, 4.6 * nrows + 0.9), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.remove()
+    for ax, (kind, metric) in zip(axes.flat, panels):
+        for source, values, fill in sources:
+            for i, method in enumerate(methods):
+                color, marker = style[method]
+                if kind == "plane":
+                    points = [(d, v["PSNR"], v[metric]) for (m, d), v in values.items()
+                              if m == method and "PSNR" in v and metric in v]
+                else:
+                    shift = -0.12 if source == "paper" else 0.12
+                    points = [(d, v[metric], i + shift) for (m, d), v in values.items() if m == method and metric in v]
+                if not points:
+                    continue
+                ax.scatter([p[1] for p in points], [p[2] for p in points], facecolors=fill or color, edgecolors=color,
+                           marker=marker, s=42, linewidths=1.2, label=f"{method} ({source})")
+                for dataset, x, y in points:
+                    ax.annotate(dataset, (x, y), fontsize=5, xytext=(3, 2), textcoords="offset points", color=color)
+        lower = "higher" if metric == "PSNR" else "lower"
+        if kind == "plane":
+            ax.set_xlabel("PSNR (Y, dB; higher is better)")
+            ax.set_ylabel(f"{metric} (lower is better)")
+            ax.set_title(f"PSNR vs {metric}", fontsize=9)
+            if not ax.collections:
+                ax.text(0.5, 0.5, f"no cell with PSNR and {metric}", ha="center", va="center",
+                        transform=ax.transAxes, fontsize=8)
+        else:
+            ax.set_yticks(range(len(methods)), methods, fontsize=7)
+            ax.set_ylim(len(methods) - 0.5, -0.5)
+            ax.set_xlabel(f"{metric} ({lower} is better)")
+            why = "the paper reports it without PSNR" if metric != "PSNR" else "the paper reports no perceptual metric"
+            ax.set_title(f"{metric} per method ({why})", fontsize=9)
+    ours_is = next((str(r["ours_is"]) for r in rows if r.get("ours_is")), "")
+    fig.suptitle(f"{table.title}: paper hollow, ours filled" + (f"\nours = {ours_is}" if ours_is else ""), fontsize=9)
+    handles = [Line2D([], [], marker=style[m][1], ls="", color=style[m][0], label=m) for m in methods]
+    handles += [Line2D([], [], marker="o", ls="", mfc="none", mec="gray", label="paper (hollow)"),
+                Line2D([], [], marker="o", ls="", color="gray", label="ours (filled)")]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=7, frameon=False)
+    legend_rows = math.ceil(len(handles) / min(len(handles), 6))
+    fig.tight_layout(rect=(0, 0.035 * legend_rows / nrows + 0.02, 1, 1))
+    return fig
+
+
+def plot_perception_distortion(table: TableSpec, rows: list[dict[str, object]], path: Path) -> Path:
+    """PSNR vs LPIPS / PI / NIQE panels and dot charts of paper-only metrics (:func:`perception_distortion_figure`)."""
+    import matplotlib.pyplot as plt
+
+    fig = perception_distortion_figure(table, rows)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+# ---------------------------------------------------------------------------------------------- W&B
+
+
+def wandb_project() -> str:
+    """The project of ``conf/logger/wandb.yaml`` (the training runs' project)."""
+    from gansr.cli import CONF_DIR
+
+    return yaml.safe_load((CONF_DIR / "logger" / "wandb.yaml").read_text())["wandb"]["project"]
+
+
+def log_to_wandb(table: TableSpec, rows: list[dict[str, object]], png: Path, scale: str, run_dir: Path) -> Path | None:
+    """Log the plot (wandb.Image) and the results (wandb.Table) to a run in the table's W&B group (job_type
+    ``table``), offline when no credentials are configured (as gansr-train). Returns the run folder."""
+    import os
+
+    import wandb
+
+    from gansr.cli.train import use_offline_wandb_without_credentials
+
+    use_offline_wandb_without_credentials({"logger": {"wandb": {}}})
+    columns = ["method", "dataset", "metric", "paper", "ours", "difference", "ours_is", "note"]
+    data = [[None if r[c] == "" else r[c] for c in columns] for r in rows]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run = wandb.init(project=wandb_project(), group=table.wandb_group, job_type="table", name=f"{table.name}-{scale}",
+                     config={"table": table.name, "scale": scale, "paper": table.paper},
+                     dir=None if os.environ.get("WANDB_DIR") else str(run_dir))
+    try:
+        run.log({"perception_distortion": wandb.Image(str(png)), "results": wandb.Table(columns=columns, data=data)})
+        folder = Path(run.dir).parent
+    finally:
+        run.finish()
+    print(f"[gansr] W&B run {run.name} (group {table.wandb_group}): {folder}")
+    return folder
+
+
+# ------------------------------------------------------------------------------------------ cost estimate
+
+#: assumed sustained training throughput (FLOP/s): H100/H200 bf16, ~15-20 % of dense peak. An assumption.
+DEFAULT_THROUGHPUT = 150e12
+#: names the preset docs use for a PSNR stage that is a preset here
+PRETRAIN_ALIASES = {"RRDB_PSNR_x4": "esrgan_psnr"}
+
+
+def pretrain_stage(preset: str) -> tuple[str, int | None] | None:
+    """The PSNR pre-training preset named in ``conf/experiment/<preset>.yaml``'s comments (following a parent
+    preset in its defaults list), and a ``trainer.max_steps=N`` given with it; None when the docs name none."""
+    from gansr.cli import CONF_DIR
+
+    folder = CONF_DIR / "experiment"
+    text = (folder / f"{preset}.yaml").read_text()
+    comments = "\n".join(line for line in text.splitlines() if line.lstrip().startswith("#"))
+    names = r"\b(" + "|".join(map(re.escape, [*PRETRAIN_ALIASES, *(p.stem for p in folder.glob("*_psnr*.yaml"))])) + r")\b"
+    for match in re.finditer(names, comments):
+        name = PRETRAIN_ALIASES.get(match.group(1), match.group(1))
+        if name != preset:
+            steps = re.match(r"[^)\n]*?trainer\.max_steps=(\d+)", comments[match.end():])
+            return name, int(steps.group(1)) if steps else None
+    parent = yaml.safe_load(text).get("defaults", [])
+    parent = next((d for d in parent if isinstance(d, str) and d != "_self_"), None)
+    return pretrain_stage(parent) if parent else None
+
+
+def iteration_flops(cfg, batch_size: int | None = None, device: str = "meta") -> int:
+    """FLOPs (torch.utils.flop_counter) of one training iteration of ``instantiate(cfg.module)`` on a batch of
+    ``cfg.data`` size: G forward, losses, D steps and backward passes as the module's ``training_step`` runs them
+    (frozen parts get no weight gradients). On the meta device nothing is computed; optimizer updates not counted."""
+    import torch
+    from hydra.utils import instantiate
+    from torch.utils.flop_counter import FlopCounterMode
+
+    batch = batch_size or int(cfg.data.batch_size)
+    hr_size = int(cfg.data.patch_size)
+    with torch.device(device):
+        module = instantiate(cfg.module)
+        data = {"lr": torch.rand(batch, 3, hr_size // cfg.scale, hr_size // cfg.scale), "hr": torch.rand(batch, 3, hr_size, hr_size)}
+    module.train()
+    trainable = {id(p): p.requires_grad for p in module.parameters()}
+
+    class _Optimizer:
+        def __init__(self, params):
+            self.param_groups = [{"params": list(params)}]
+
+        def zero_grad(self, set_to_none: bool = True) -> None:
+            pass
+
+    def toggle(optimizer) -> None:
+        owned = {id(p) for p in optimizer.param_groups[0]["params"]}
+        for p in module.parameters():
+            p.requires_grad_(trainable[id(p)] and id(p) in owned)
+
+    def untoggle(optimizer=None) -> None:
+        for p in module.parameters():
+            p.requires_grad_(trainable[id(p)])
+
+    def step(optimizer, terms, parameters, prefix) -> None:
+        torch.stack(list(terms.values())).sum().backward()
+
+    if hasattr(module, "discriminator_parameters"):
+        optimizers = (_Optimizer(module.generator_parameters()), _Optimizer(module.discriminator_parameters()))
+    else:
+        optimizers = _Optimizer(module.generator_parameters())
+    stubs = {"optimizers": lambda *a, **k: optimizers, "toggle_optimizer": toggle, "untoggle_optimizer": untoggle,
+             "step_optimizer": step, "finish_iteration": lambda: None, "log": lambda *a, **k: None,
+             "log_dict": lambda *a, **k: None}
+    for name, fn in stubs.items():
+        object.__setattr__(module, name, fn)
+    with FlopCounterMode(display=False) as counter:
+        module.training_step(data, 0)
+    return int(counter.get_total_flops())
+
+
+def gpu_hours(flops_per_iteration: float, iterations: int, throughput: float = DEFAULT_THROUGHPUT) -> float:
+    """Estimated GPU-hours: counted FLOPs x iterations / assumed sustained FLOP/s."""
+    return flops_per_iteration * iterations / throughput / 3600.0
+
+
+def estimate_costs(table: TableSpec, throughput: float = DEFAULT_THROUGHPUT, rows: list[str] | None = None,
+                   cache_dir: Path | None = None) -> tuple[list[dict[str, object]], Path]:
+    """One entry per trainable row and per PSNR pre-training stage (once per table); writes ``cost.md``."""
+    from gansr.cli import compose_config
+
+    compose_dir = Path(cache_dir or REPO_DIR / ".cache") / "compose"
+    stages: list[tuple[str, str, list[str], int | None]] = []  # (row label, preset, overrides, max_steps)
+    pretrain_users: dict[tuple[str, int | None], list[str]] = {}
+    for row in table.rows:
+        if row.reference_only or (rows is not None and row.label not in rows):
+            continue
+        stages.append((row.label, row.preset, row.overrides, None))
+        pre, user = pretrain_stage(row.preset), row.label
+        while pre and user not in pretrain_users.get(pre, []):  # a PSNR stage may start from another (edsr x2)
+            pretrain_users.setdefault(pre, []).append(user)
+            pre, user = pretrain_stage(pre[0]), pre[0]
+    stages += [(f"PSNR pre-training for {', '.join(users)}", preset, [], steps)
+               for (preset, steps), users in pretrain_users.items()]
+    out = []
+    for label, preset, overrides, steps in stages:
+        cfg = compose_config([f"experiment={preset}", *overrides], compose_dir)
+        if cfg.get("loss") is not None and cfg.loss.get("perceptual"):
+            cfg = compose_config([f"experiment={preset}", *overrides, "loss.perceptual.pretrained=false"], compose_dir)
+        flops = iteration_flops(cfg)
+        iterations = steps or int(cfg.trainer.max_steps)
+        out.append({"row": label, "preset": preset + (f" (trainer.max_steps={steps})" if steps else ""),
+                    "iterations": iterations, "batch": int(cfg.data.batch_size), "patch": int(cfg.data.patch_size),
+                    "tflop_per_iteration": flops / 1e12, "gpu_hours": gpu_hours(flops, iterations, throughput)})
+    total = sum(e["gpu_hours"] for e in out)
+    label = ("estimate from counted FLOPs and an assumed throughput, not measured on a GPU: "
+             f"FLOPs of one training iteration counted with torch.utils.flop_counter on the meta device "
+             f"(forward + backward of G, D and the VGG loss; optimizer updates, data loading and validation not counted), "
+             f"x iterations / {throughput / 1e12:g} TFLOP/s assumed sustained (e.g. H100/H200 bf16)")
+    lines = [f"# GPU-hour estimate: {table.title}", "", f"**{label}**", "",
+             "| row | preset | iterations | batch | patch (HR) | TFLOP/iteration | estimated GPU-hours |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {e['row']} | {e['preset']} | {e['iterations']:,} | {e['batch']} | {e['patch']} | "
+              f"{e['tflop_per_iteration']:.2f} | {e['gpu_hours']:.2f} |" for e in out]
+    lines += [f"| **total** | | | | | | **{total:.1f}** |", "",
+              (f"Written by `python -m gansr.tables --table {table.name} --estimate --throughput {throughput:g}`. "
+               "Pre-training stages are the PSNR presets the GAN presets' docs name (counted once per table); "
+               "rows whose docs name none (or a model without a preset) start from a file not counted here.")]
+    path = table.folder / "cost.md"
+    path.write_text("\n".join(lines) + "\n")
+    return out, path
 
 
 # ------------------------------------------------------------------------------------------------ driver
@@ -322,10 +556,11 @@ def plot_perception_distortion(table: TableSpec, rows: list[dict[str, object]], 
 def run_table(table_name: str, scale: str = "smoke", eval_only: bool = False, *, iterations: int = 3,
               eval_limit: int | None = 5, data_root: Path | None = None, train_hr: Path | None = None,
               cache_dir: Path | None = None, output_root: Path | None = None, rows: list[str] | None = None,
-              execute: bool = False) -> Path | None:
+              execute: bool = False, wandb: bool | None = None) -> Path | None:
     """Fill ``experiments/<table>/results.md`` (smoke / eval-only) or print the paper-scale commands.
 
-    ``rows`` restricts the trainable rows by label. Returns the results.md path (None when only printing).
+    ``rows`` restricts the trainable rows by label; ``wandb`` (default: paper scale only) logs plot and results to
+    W&B. Returns the results.md path (None when only printing).
     """
     table = load_table(table_name)
     data_root = Path(data_root or REPO_DIR.parent / "shared" / "data").resolve()
@@ -358,7 +593,9 @@ def run_table(table_name: str, scale: str = "smoke", eval_only: bool = False, *,
     notes += [f"{r.label}: reference only ({r.note})" for r in table.rows if r.reference_only]
     result = result_rows(table, ours, metrics, ours_label)
     md = write_results(table, result, notes, header)
-    plot_perception_distortion(table, result, table.folder / "perception_distortion.png")
+    png = plot_perception_distortion(table, result, table.folder / "perception_distortion.png")
+    if scale == "paper" if wandb is None else wandb:
+        log_to_wandb(table, result, png, scale, output_root)
     return md
 
 
@@ -374,12 +611,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-hr", type=Path, help="smoke training images (default <data-root>/T91/HR)")
     parser.add_argument("--output-root", type=Path, help="run folders (default outputs/tables/<table>/<scale>)")
     parser.add_argument("--rows", nargs="+", help="only these row labels")
+    parser.add_argument("--wandb", action=argparse.BooleanOptionalAction, default=None,
+                        help="log plot + results to W&B (group = the table's wandb_group; default: on for paper scale)")
+    parser.add_argument("--estimate", action="store_true",
+                        help="print + write cost.md: GPU-hours of the paper schedule from counted FLOPs (no training)")
+    parser.add_argument("--throughput", type=float, default=DEFAULT_THROUGHPUT,
+                        help="--estimate: ASSUMED sustained FLOP/s per GPU (default 150e12, H100/H200 bf16)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
+    if args.estimate:
+        _, path = estimate_costs(load_table(args.table), args.throughput, rows=args.rows)
+        print(path.read_text())
+        print(f"wrote {path} ({time.perf_counter() - start:.0f} s)")
+        return
     try:
         md = run_table(args.table, args.scale, args.eval_only, iterations=args.iterations, eval_limit=args.eval_limit,
                        data_root=args.data_root, train_hr=args.train_hr, output_root=args.output_root, rows=args.rows,
-                       execute=args.execute)
+                       execute=args.execute, wandb=args.wandb)
     except MissingInputsError as err:
         sys.exit(str(err))
     if md is not None:
