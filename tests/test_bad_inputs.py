@@ -52,6 +52,38 @@ def test_generator_init_of_another_network_names_the_keys(other, names, wrapping
 
     assert re.search(names, str(err)), str(err)
 
+TINY_EDSR = ["generator.num_feat=8", "generator.num_block=1"]
+
+
+def test_edsr_x4_preset_starts_from_the_x2_run(tmp_path):
+    """edsr_psnr (x4) from an edsr_psnr_x2 checkpoint (EDSR-PyTorch demo.sh): body copied, new up-sampler conv."""
+    x2 = instantiate(compose_config(["experiment=edsr_psnr_x2", *TINY_EDSR], tmp_path / "x2").module)
+    weights = tmp_path / "x2.ckpt"
+    torch.save({"state_dict": {f"generator.{k}": v for k, v in x2.generator.state_dict().items()}}, weights)
+    cfg = compose_config(["experiment=edsr_psnr", *TINY_EDSR, f"module.generator_init={weights}"], tmp_path / "x4")
+    x4 = instantiate(cfg.module).generator
+    assert x4(torch.rand(1, 3, 4, 4)).shape == (1, 3, 16, 16)
+    assert torch.equal(x4.body[0].body[0].weight, x2.generator.body[0].body[0].weight)
+    assert torch.equal(x4.tail[1].weight, x2.generator.tail[1].weight)
+    assert x4.tail[0][2].weight.shape == x4.tail[0][0].weight.shape  # the second x4 conv exists, freshly initialised
+    # without the preset's generator_init_scale=2 the same file is refused, naming the up-sampler key
+    strict = compose_config(["experiment=edsr_psnr", *TINY_EDSR, f"module.generator_init={weights}",
+                             "module.generator_init_scale=null"], tmp_path / "strict")
+    with pytest.raises(Exception) as info:
+        instantiate(strict.module)
+    assert isinstance(root_cause(info.value), CheckpointMismatchError) and "tail.0.2" in str(root_cause(info.value))
+
+
+def test_generator_init_scale_is_refused_for_rrdbnet(tmp_path):
+    weights = tmp_path / "x2.pth"
+    torch.save({"params": RRDBNet(num_feat=8, num_block=1, num_grow_ch=4, scale=2).state_dict()}, weights)
+    cfg = compose_config(["experiment=esrgan_psnr", *TINY_RRDB, f"module.generator_init={weights}",
+                          "module.generator_init_scale=2"], tmp_path / "run")
+    with pytest.raises(Exception) as info:
+        instantiate(cfg.module)
+    assert "generator_init_scale=2" in str(root_cause(info.value)) and "EDSR" in str(root_cause(info.value))
+
+
 def test_missing_preset_is_hydras_error_naming_it(tmp_path):
     with pytest.raises(MissingConfigException, match="nope"):
         compose_config(["experiment=nope"], tmp_path / "run")

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_info
 from torch import nn
 
+from gansr.archs.edsr import EDSR, load_x2_into_x4
 from gansr.metrics import build_metrics, quantize
 from gansr.training.checkpointing import rng_state, set_rng_state
 from gansr.training.divergence import POLICIES, DeferredFiniteCheck, check_finite
@@ -20,6 +22,7 @@ from gansr.training.ema import GeneratorEMA
 from gansr.utils.checkpoint import (
     CheckpointMismatchError,
     load_generator_weights,
+    read_state_dict,
     safe_load,
 )
 
@@ -39,6 +42,10 @@ class SRModule(pl.LightningModule):
         generator_init: checkpoint to start from: a gansr Lightning checkpoint (its generator, extractor and
             EMA weights are taken) or any generator file the converter understands (official ESRGAN, BasicSR,
             FASRGAN old-arch keys; METHODS.md 2.2).
+        generator_init_scale: the scale of the ``generator_init`` model when it differs from ``scale``: EDSR-PyTorch's
+            x4-from-x2 start (``src/demo.sh``; the mask paper's EDSR-GAN), EDSR/PESR generators only: every tensor
+            that fits is copied, the up-sampler tensors that do not keep their fresh init
+            (:func:`gansr.archs.edsr.load_x2_into_x4`). None = the same scale, every tensor must fit.
         ema_decay: G-only exponential moving average (BasicSR; not in the papers). None = off.
         val_metrics: metric names computed per validation set (``gansr.metrics.build_metrics``).
         on_nonfinite: "stop" (default) raises on a NaN/Inf loss or gradient naming the term and iteration;
@@ -56,6 +63,7 @@ class SRModule(pl.LightningModule):
         *,
         scale: int = 4,
         generator_init: str | None = None,
+        generator_init_scale: int | None = None,
         ema_decay: float | None = None,
         val_metrics: tuple[str, ...] | list[str] = ("psnr_y", "ssim_y"),
         on_nonfinite: str = "stop",
@@ -76,7 +84,7 @@ class SRModule(pl.LightningModule):
         self.finite_check_interval = 1
         self.deferred_check = DeferredFiniteCheck()
         if generator_init:
-            self.load_generator_init(generator_init)
+            self.load_generator_init(generator_init, generator_init_scale)
         self.generator_ema = GeneratorEMA(self.generator, self.extractor, ema_decay) if ema_decay else None
         self.val_metrics = nn.ModuleDict()
         self.test_metrics = nn.ModuleDict()
@@ -102,9 +110,24 @@ class SRModule(pl.LightningModule):
         return params
 
     # ------------------------------------------------------------------ init weights
-    def load_generator_init(self, path: str | Path) -> None:
-        """Initialise G (and E) from a gansr checkpoint or an official generator file (METHODS.md 2.2)."""
+    def load_generator_init(self, path: str | Path, init_scale: int | None = None) -> None:
+        """Initialise G (and E) from a gansr checkpoint or an official generator file (METHODS.md 2.2); from a model
+        of another scale (``init_scale``) the EDSR-PyTorch way (see ``generator_init_scale``)."""
         state = safe_load(path)
+        if init_scale not in (None, self.scale):
+            if not isinstance(self.generator, EDSR):
+                raise ValueError(
+                    f"module.generator_init_scale={init_scale} (model scale {self.scale}): starting from another scale "
+                    f"is EDSR-PyTorch's recipe for EDSR/PESR generators, not {type(self.generator).__name__}; "
+                    "start from a model of the same scale"
+                )
+            try:
+                report = load_x2_into_x4(self.generator, read_state_dict(state))
+            except CheckpointMismatchError as err:
+                raise CheckpointMismatchError(f"module.generator_init={path}: {err}") from None
+            rank_zero_info(f"[gansr] generator_init from x{init_scale}: {len(report.loaded)} tensors loaded, "
+                           f"kept at init: {', '.join(report.kept)}")
+            return
         try:
             load_generator_weights(self.generator, state)  # a Lightning checkpoint: its 'generator.*' tensors
             if self.extractor is not None and "state_dict" in state:
