@@ -187,49 +187,35 @@ def test_log_to_wandb_offline_writes_image_and_table(tmp_path, monkeypatch):
 # -------------------------------------------------------------------------------------------- cost estimate
 
 
-def test_pretrain_stage_from_preset_docs():
-    from gansr.tables import pretrain_stage
+def test_pretrain_stage_from_preset_config():
+    from gansr.tables import pretrain_chain, pretrain_stage
 
     assert pretrain_stage("esrgan") == ("esrgan_psnr", None)
-    assert pretrain_stage("esrgan_mask") == ("esrgan_psnr", 10000)  # "(esrgan_psnr with trainer.max_steps=10000)"
+    assert pretrain_stage("esrgan_mask") == ("esrgan_psnr", 10000)  # the mask paper's 10-epoch warm-up
     assert pretrain_stage("fasrgan") == ("esrgan_psnr", None)  # RRDB_PSNR_x4
     assert pretrain_stage("fs_srgan") == ("fs_srgan_psnr", None)
-    assert pretrain_stage("edsr_gan_mask") == ("edsr_psnr", None)  # via its parent edsr_gan
-    assert pretrain_stage("edsr_psnr") == ("edsr_psnr_x2", None)  # x4 from the x2 model (chained in the estimate)
-    assert pretrain_stage("srgan") is None  # the MSE SRResNet has no preset
+    assert pretrain_stage("edsr_gan_mask") == ("edsr_psnr", None)  # inherited from edsr_gan
+    assert pretrain_stage("srgan_fa") == ("srresnet_psnr", None)  # inherited from srgan
+    assert pretrain_stage("srgan_fs") is None and pretrain_stage("fa_fs_srgan") is None  # from scratch
+    assert pretrain_chain("edsr_gan") == [("edsr_psnr_x2", None), ("edsr_psnr", None)]
 
 
-def test_iteration_flops_positive_and_linear_in_batch(tmp_path):
+def test_paper_commands_chain_the_psnr_stages(tmp_path):
+    """Stages come first, each once; every row (and chained stage) starts from its stage's last checkpoint."""
     from gansr.cli import compose_config
-    from gansr.tables import iteration_flops
+    from gansr.tables import paper_commands
 
-    # the paper-size ESRGAN iteration (RRDBNet 23 blocks, HR 128, VGG128 D, VGG19 conv5_4 loss) on the meta device
-    cfg = compose_config(["experiment=esrgan", "loss.perceptual.pretrained=false"], tmp_path)
-    one, two = iteration_flops(cfg, 1), iteration_flops(cfg, 2)
-    # hand count: RRDBNet ~18.5 GMAC per 32x32 LR image forward, x3 with backward = 0.11 TFLOP; VGG ~0.04; D ~0.01
-    assert 0.1e12 < one < 0.4e12
-    assert two / one == pytest.approx(2.0, rel=0.02)
-
-
-def test_gpu_hours_formula():
-    from gansr.tables import gpu_hours
-
-    assert gpu_hours(150e12 * 3600, 1, 150e12) == pytest.approx(1.0)
-    assert gpu_hours(2e12, 1000, 1e12) == pytest.approx(2000 / 3600)
-
-
-def test_estimate_writes_cost_md(tmp_path, monkeypatch):
-    import gansr.tables as tables
-
-    monkeypatch.setattr(tables, "EXPERIMENTS_DIR", tmp_path)
-    shutil.copytree(Path("experiments/srgan"), tmp_path / "srgan")
-    entries, path = tables.estimate_costs(load_table("srgan"), 100e12, rows=["SRGAN-VGG54"], cache_dir=tmp_path)
-    assert [(e["row"], e["preset"], e["iterations"], e["batch"], e["patch"]) for e in entries] == [
-        ("SRGAN-VGG54", "srgan", 200000, 16, 96)]
-    assert entries[0]["gpu_hours"] == pytest.approx(tables.gpu_hours(entries[0]["tflop_per_iteration"] * 1e12, 200000, 100e12))
-    text = path.read_text()
-    assert path == tmp_path / "srgan" / "cost.md"
-    assert "not measured on a GPU" in text and "| SRGAN-VGG54 | srgan | 200,000 | 16 | 96 |" in text
+    commands = paper_commands(load_table("mask"), tmp_path)
+    folders = [next(a.split("=", 1)[1] for a in c if a.startswith("hydra.sweep.subdir=")) for c in commands]
+    assert folders[:4] == ["pretrain_esrgan_psnr_10000", "pretrain_pesr_psnr", "pretrain_edsr_psnr_x2", "pretrain_edsr_psnr"]
+    inits = {f: next((a.split("=", 1)[1] for a in c if a.startswith("module.generator_init=")), None)
+             for f, c in zip(folders, commands)}
+    last = lambda name: str(tmp_path / name / "checkpoints" / "last.ckpt")  # noqa: E731
+    assert inits["pretrain_edsr_psnr_x2"] is None and inits["pretrain_edsr_psnr"] == last("pretrain_edsr_psnr_x2")
+    assert inits["esrgan"] == inits["esrgan_mask"] == last("pretrain_esrgan_psnr_10000")
+    assert inits["edsr_gan_mask"] == last("pretrain_edsr_psnr")
+    warmup = compose_config([a for a in commands[0][2:] if not a.startswith("hydra.")], tmp_path / "c")
+    assert warmup.trainer.max_steps == 10000 and warmup.module._target_ == "gansr.PSNRModule"
 
 
 # ------------------------------------------------------------------------------------------------ row configs

@@ -4,13 +4,15 @@ Each table lives in ``experiments/<table>/``: ``runs.yaml`` (rows: label, preset
 ``reference_only``), ``reference.csv`` (published cells ``label,dataset,metric,value``) and ``README.md``.
 
 * ``--scale smoke``: every trainable row trains its preset for a few iterations of a tiny network on
-  ``<shared data>/T91`` (random-init VGG, csv logger), then is scored on Set5 and the first images of BSD100.
-  Numbers are labelled "smoke (tiny model, N iterations, not comparable)".
-* ``--scale paper``: prints (``--execute``: runs) one ``gansr-train -m`` multirun per row with the preset's full
-  schedule, all rows in one W&B group, outputs in ``outputs/tables/<table>/paper/<row>``; then
+  ``<shared data>/T91`` (random-init VGG, csv logger), then is scored on the first images of Set5 and of one
+  more of the table's sets (:func:`smoke_sets`). Numbers are labelled "smoke (tiny model, N iterations, not
+  comparable)".
+* ``--scale paper``: prints (``--execute``: runs) the PSNR pre-training stages the rows start from (each preset's
+  ``pretrain``), then one ``gansr-train -m`` multirun per row from its stage's checkpoint, with the preset's full
+  schedule, all in one W&B group, outputs in ``outputs/tables/<table>/paper/<row>``; then
   ``--scale paper --eval-only`` scores those generators on the paper's test sets.
 * ``--eval-only``: score existing ``generator.pth`` files only.
-* ``--estimate``: GPU-hours of the paper schedule per row (and the PSNR pre-training preset its docs name), from
+* ``--estimate``: GPU-hours of the paper schedule per row and per PSNR pre-training stage, from
   FLOPs counted on the meta device (torch.utils.flop_counter) and an *assumed* throughput (``--throughput``);
   writes ``experiments/<table>/cost.md``. Not measured on a GPU.
 * ``--wandb`` (default on for ``--scale paper``, off for smoke): log the plot (wandb.Image) and the results
@@ -51,7 +53,14 @@ TINY_GENERATOR = {
     "EDSR": ["generator.num_feat=8", "generator.num_block=1"],
 }
 NIQE_PARAMS = "metrics/niqe/modelparameters.mat"  # under the shared data folder
-SMOKE_SETS = ({"dataset": "Set5", "benchmark": "Set5"}, {"dataset": "BSD100", "benchmark": "BSD100"})
+#: test sets the shared data folder holds (``../shared/data``; Urban100 and Manga109 as subsets), for smoke runs
+SHARED_SETS = {
+    "Set5": {"dataset": "Set5", "benchmark": "Set5"},
+    "Set14": {"dataset": "Set14", "benchmark": "Set14"},
+    "BSD100": {"dataset": "BSD100", "benchmark": "BSD100"},
+    "Urban100": {"dataset": "Urban100", "benchmark": "Urban100", "folder": "Urban100_subset"},
+    "Manga109": {"dataset": "Manga109", "benchmark": "Manga109", "folder": "Manga109_subset"},
+}
 
 
 class MissingInputsError(FileNotFoundError):
@@ -160,29 +169,93 @@ def train_smoke(row: Row, run_dir: Path, iterations: int, train_hr: Path, data_r
     return run_dir / "generator.pth"
 
 
+@dataclass
+class PaperRun:
+    """One paper-scale training run of a table: a PSNR pre-training stage or a row."""
+
+    name: str  # its run folder under the table's output root
+    label: str  # the row's label and/or "PSNR pre-training for <users>"
+    preset: str
+    overrides: list[str] = field(default_factory=list)
+    max_steps: int | None = None  # a stage's own schedule length (``pretrain.max_steps``), else the preset's
+    init_from: str | None = None  # the run whose ``checkpoints/last.ckpt`` it starts from
+
+    @property
+    def hydra_overrides(self) -> list[str]:
+        return [f"experiment={self.preset}", *self.overrides,
+                *([f"trainer.max_steps={self.max_steps}"] if self.max_steps else [])]
+
+
+def paper_runs(table: TableSpec, rows: list[str] | None = None) -> list[PaperRun]:
+    """The runs that reproduce ``table`` at paper scale, in order: each PSNR stage the rows start from
+    (:func:`pretrain_chain`; once per table, chained where a stage starts from another), then the rows, each
+    from its last stage. A row that is itself a stage (same preset, no overrides: SRGAN's SRResNet-MSE) is
+    that stage's run. ``rows`` restricts the rows by label."""
+    trainable = [r for r in table.rows if not r.reference_only and (rows is None or r.label in rows)]
+    as_stage = {(r.preset, None): r for r in trainable if not r.overrides}
+    stages: dict[tuple[str, int | None], PaperRun] = {}
+    users: dict[tuple[str, int | None], list[str]] = {}
+    last_stage: dict[str, str | None] = {}
+    for row in trainable:
+        previous = None
+        chain = pretrain_chain(row.preset)
+        for stage, user in zip(chain, [preset for preset, _ in chain[1:]] + [row.label]):
+            if stage not in stages:
+                preset, steps = stage
+                same = as_stage.get(stage)
+                name = same.slug if same else f"pretrain_{preset}" + (f"_{steps}" if steps else "")
+                stages[stage] = PaperRun(name, same.label if same else "", preset, [], steps, previous)
+            if user not in users.setdefault(stage, []):
+                users[stage].append(user)
+            previous = stages[stage].name
+        last_stage[row.label] = previous
+    for stage, run in stages.items():
+        purpose = f"PSNR pre-training for {', '.join(users[stage])}"
+        run.label = f"{run.label} (also {purpose})" if run.label else purpose
+    stage_names = {run.name for run in stages.values()}
+    row_runs = [PaperRun(row.slug, row.label, row.preset, row.overrides, init_from=last_stage[row.label])
+                for row in trainable if row.slug not in stage_names]
+    return [*stages.values(), *row_runs]
+
+
 def paper_commands(table: TableSpec, output_root: Path) -> list[list[str]]:
-    """One ``gansr-train -m`` multirun per trainable row: the preset's full schedule on one GPU (bf16), CSV + W&B
-    logging with the table's W&B group (``+wandb_group`` feeds ``conf/logger/wandb.yaml``'s ``group``) and
-    ``job_type=train`` (the table's plot/results run has ``job_type=table``)."""
+    """:func:`paper_runs` as ``gansr-train -m`` commands, to run in order, each from the run before it
+    (``module.generator_init=<output_root>/<init_from>/checkpoints/last.ckpt``).
+
+    Every command runs the preset's full schedule on one GPU (bf16), logs to CSV + W&B in the table's W&B group
+    (``+wandb_group`` feeds ``conf/logger/wandb.yaml``'s ``group``) with ``job_type=train`` (the table's
+    plot/results run has ``job_type=table``) and writes its run folder to ``<output_root>/<name>``.
+    """
     return [
-        [
-            "gansr-train", "-m", f"experiment={row.preset}", *row.overrides, "trainer=gpu",
-            "logger=many", f"+wandb_group={table.wandb_group}", "+logger.wandb.job_type=train", f"run_name={row.slug}",
-            f"hydra.sweep.dir={output_root}", f"hydra.sweep.subdir={row.slug}",
-        ]
-        for row in table.rows
-        if not row.reference_only
+        ["gansr-train", "-m", *run.hydra_overrides,
+         *([f"module.generator_init={output_root / run.init_from / 'checkpoints' / 'last.ckpt'}"] if run.init_from else []),
+         "trainer=gpu", "logger=many", f"+wandb_group={table.wandb_group}", "+logger.wandb.job_type=train",
+         f"run_name={run.name}", f"hydra.sweep.dir={output_root}", f"hydra.sweep.subdir={run.name}"]
+        for run in paper_runs(table)
     ]
 
 
 # --------------------------------------------------------------------------------------------- evaluation
 
 
+def smoke_sets(table: TableSpec) -> list[dict]:
+    """Set5 and the table's first other test set that the shared data holds (else BSD100): SRGAN -> Set14,
+    FASRGAN and the mask table -> Urban100 (subset)."""
+    other = next((SHARED_SETS[d["dataset"]] for d in table.datasets
+                  if d["dataset"] != "Set5" and d["dataset"] in SHARED_SETS), SHARED_SETS["BSD100"])
+    return [SHARED_SETS["Set5"], other]
+
+
+def evaluation_sets(table: TableSpec, scale: str) -> list[dict]:
+    """The test sets a run of ``scale`` evaluates: :func:`smoke_sets` or the table's own."""
+    return smoke_sets(table) if scale == "smoke" else table.datasets
+
+
 def eval_datasets(table: TableSpec, scale: str, data_root: Path, cache_dir: Path, limit: int | None) -> list:
-    """Smoke: Set5 + the first images of BSD100 under the shared data; paper: the table's test sets."""
+    """The first ``limit`` images of each of :func:`evaluation_sets` under ``data_root``."""
     from gansr.data.benchmarks import benchmark_dataset
 
-    sets = SMOKE_SETS if scale == "smoke" else table.datasets
+    sets = evaluation_sets(table, scale)
     out = []
     for entry in sets:
         ds = benchmark_dataset(entry["benchmark"], data_root, scale=4, mod=table.mod, cache_dir=cache_dir,
@@ -197,7 +270,7 @@ def eval_datasets(table: TableSpec, scale: str, data_root: Path, cache_dir: Path
 
 def check_inputs(table: TableSpec, scale: str, data_root: Path, train_hr: Path | None, generators: dict[str, Path]) -> None:
     """Raise MissingInputsError listing every missing dataset folder, generator file and (paper) VGG19 file."""
-    sets = SMOKE_SETS if scale == "smoke" else table.datasets
+    sets = evaluation_sets(table, scale)
     missing = [f"{data_root / (s.get('folder') or s['benchmark']) / 'HR'} (test set {s['benchmark']})"
                for s in sets if not any((data_root / (s.get("folder") or s["benchmark"]) / "HR").glob("*"))]
     if train_hr is not None and not any(train_hr.glob("*")):
@@ -259,7 +332,7 @@ def score_generator(path: Path, datasets: list, metrics: list[str], lpips_versio
 def result_rows(table: TableSpec, ours: dict[str, dict[str, dict[str, float]]], metrics: list[str],
                 ours_label: str) -> list[dict[str, object]]:
     """One row per (method, dataset, metric) that the paper reports or we measured."""
-    datasets = [d["dataset"] for d in table.datasets] + [d["dataset"] for d in SMOKE_SETS]
+    datasets = [d["dataset"] for d in table.datasets] + [d["dataset"] for d in smoke_sets(table)]
     paper_metrics = [m for (_, _, m) in table.reference]
     columns = list(dict.fromkeys([*paper_metrics, *[k for k, v in METRICS.items() if v in metrics]]))
     rows = []
@@ -427,27 +500,24 @@ def log_to_wandb(table: TableSpec, rows: list[dict[str, object]], png: Path, sca
 
 #: assumed sustained training throughput (FLOP/s): H100/H200 bf16, ~15-20 % of dense peak. An assumption.
 DEFAULT_THROUGHPUT = 150e12
-#: names the preset docs use for a PSNR stage that is a preset here
-PRETRAIN_ALIASES = {"RRDB_PSNR_x4": "esrgan_psnr"}
-
-
 def pretrain_stage(preset: str) -> tuple[str, int | None] | None:
-    """The PSNR pre-training preset named in ``conf/experiment/<preset>.yaml``'s comments (following a parent
-    preset in its defaults list), and a ``trainer.max_steps=N`` given with it; None when the docs name none."""
-    from gansr.cli import CONF_DIR
+    """The PSNR stage ``preset`` starts from: its config's ``pretrain`` value (``conf/train.yaml``) as
+    ``(preset, max_steps)``, e.g. ``("esrgan_psnr", 10000)`` for ``esrgan_mask``; None when it names none."""
+    from gansr.cli import compose_config
 
-    folder = CONF_DIR / "experiment"
-    text = (folder / f"{preset}.yaml").read_text()
-    comments = "\n".join(line for line in text.splitlines() if line.lstrip().startswith("#"))
-    names = r"\b(" + "|".join(map(re.escape, [*PRETRAIN_ALIASES, *(p.stem for p in folder.glob("*_psnr*.yaml"))])) + r")\b"
-    for match in re.finditer(names, comments):
-        name = PRETRAIN_ALIASES.get(match.group(1), match.group(1))
-        if name != preset:
-            steps = re.match(r"[^)\n]*?trainer\.max_steps=(\d+)", comments[match.end():])
-            return name, int(steps.group(1)) if steps else None
-    parent = yaml.safe_load(text).get("defaults", [])
-    parent = next((d for d in parent if isinstance(d, str) and d != "_self_"), None)
-    return pretrain_stage(parent) if parent else None
+    stage = compose_config([f"experiment={preset}"], REPO_DIR / ".cache" / "compose").get("pretrain")
+    return None if stage is None else (str(stage.preset), stage.get("max_steps"))
+
+
+def pretrain_chain(preset: str) -> list[tuple[str, int | None]]:
+    """The PSNR stages a preset starts from, first stage first: ``edsr_gan`` -> ``[(edsr_psnr_x2, None),
+    (edsr_psnr, None)]``, ``esrgan_mask`` -> ``[(esrgan_psnr, 10000)]``; empty when it names none."""
+    chain: list[tuple[str, int | None]] = []
+    stage = pretrain_stage(preset)
+    while stage is not None and stage not in chain:
+        chain.insert(0, stage)
+        stage = pretrain_stage(stage[0])
+    return chain
 
 
 def iteration_flops(cfg, batch_size: int | None = None, device: str = "meta") -> int:
@@ -506,30 +576,18 @@ def gpu_hours(flops_per_iteration: float, iterations: int, throughput: float = D
 
 def estimate_costs(table: TableSpec, throughput: float = DEFAULT_THROUGHPUT, rows: list[str] | None = None,
                    cache_dir: Path | None = None) -> tuple[list[dict[str, object]], Path]:
-    """One entry per trainable row and per PSNR pre-training stage (once per table); writes ``cost.md``."""
+    """One entry per :func:`paper_runs` run (the rows and their PSNR pre-training stages); writes ``cost.md``."""
     from gansr.cli import compose_config
 
     compose_dir = Path(cache_dir or REPO_DIR / ".cache") / "compose"
-    stages: list[tuple[str, str, list[str], int | None]] = []  # (row label, preset, overrides, max_steps)
-    pretrain_users: dict[tuple[str, int | None], list[str]] = {}
-    for row in table.rows:
-        if row.reference_only or (rows is not None and row.label not in rows):
-            continue
-        stages.append((row.label, row.preset, row.overrides, None))
-        pre, user = pretrain_stage(row.preset), row.label
-        while pre and user not in pretrain_users.get(pre, []):  # a PSNR stage may start from another (edsr x2)
-            pretrain_users.setdefault(pre, []).append(user)
-            pre, user = pretrain_stage(pre[0]), pre[0]
-    stages += [(f"PSNR pre-training for {', '.join(users)}", preset, [], steps)
-               for (preset, steps), users in pretrain_users.items()]
     out = []
-    for label, preset, overrides, steps in stages:
-        cfg = compose_config([f"experiment={preset}", *overrides], compose_dir)
+    for run in paper_runs(table, rows):
+        cfg = compose_config(run.hydra_overrides, compose_dir)
         if cfg.get("loss") is not None and cfg.loss.get("perceptual"):
-            cfg = compose_config([f"experiment={preset}", *overrides, "loss.perceptual.pretrained=false"], compose_dir)
+            cfg = compose_config([*run.hydra_overrides, "loss.perceptual.pretrained=false"], compose_dir)
         flops = iteration_flops(cfg)
-        iterations = steps or int(cfg.trainer.max_steps)
-        out.append({"row": label, "preset": preset + (f" (trainer.max_steps={steps})" if steps else ""),
+        iterations = int(cfg.trainer.max_steps)
+        out.append({"row": run.label, "preset": run.preset + (f" (trainer.max_steps={run.max_steps})" if run.max_steps else ""),
                     "iterations": iterations, "batch": int(cfg.data.batch_size), "patch": int(cfg.data.patch_size),
                     "tflop_per_iteration": flops / 1e12, "gpu_hours": gpu_hours(flops, iterations, throughput)})
     total = sum(e["gpu_hours"] for e in out)
@@ -543,8 +601,8 @@ def estimate_costs(table: TableSpec, throughput: float = DEFAULT_THROUGHPUT, row
               f"{e['tflop_per_iteration']:.2f} | {e['gpu_hours']:.2f} |" for e in out]
     lines += [f"| **total** | | | | | | **{total:.1f}** |", "",
               (f"Written by `python -m gansr.tables --table {table.name} --estimate --throughput {throughput:g}`. "
-               "Pre-training stages are the PSNR presets the GAN presets' docs name (counted once per table); "
-               "rows whose docs name none (or a model without a preset) start from a file not counted here.")]
+               "Pre-training stages are the presets' `pretrain` values (counted once per table, as "
+               "`python -m gansr.tables --scale paper` runs them); rows without one train from scratch.")]
     path = table.folder / "cost.md"
     path.write_text("\n".join(lines) + "\n")
     return out, path
