@@ -218,6 +218,40 @@ def test_paper_commands_chain_the_psnr_stages(tmp_path):
     assert warmup.trainer.max_steps == 10000 and warmup.module._target_ == "gansr.PSNRModule"
 
 
+def test_iteration_flops_positive_and_linear_in_batch(tmp_path):
+    from gansr.cli import compose_config
+    from gansr.tables import iteration_flops
+
+    # the paper-size ESRGAN iteration (RRDBNet 23 blocks, HR 128, VGG128 D, VGG19 conv5_4 loss) on the meta device
+    cfg = compose_config(["experiment=esrgan", "loss.perceptual.pretrained=false"], tmp_path)
+    one, two = iteration_flops(cfg, 1), iteration_flops(cfg, 2)
+    # hand count: RRDBNet ~18.5 GMAC per 32x32 LR image forward, x3 with backward = 0.11 TFLOP; VGG ~0.04; D ~0.01
+    assert 0.1e12 < one < 0.4e12
+    assert two / one == pytest.approx(2.0, rel=0.02)
+
+
+def test_gpu_hours_formula():
+    from gansr.tables import gpu_hours
+
+    assert gpu_hours(150e12 * 3600, 1, 150e12) == pytest.approx(1.0)
+    assert gpu_hours(2e12, 1000, 1e12) == pytest.approx(2000 / 3600)
+
+
+def test_estimate_writes_cost_md(tmp_path, monkeypatch):
+    import gansr.tables as tables
+
+    monkeypatch.setattr(tables, "EXPERIMENTS_DIR", tmp_path)
+    shutil.copytree(Path("experiments/srgan"), tmp_path / "srgan")
+    entries, path = tables.estimate_costs(load_table("srgan"), 100e12, rows=["SRGAN-VGG54"], cache_dir=tmp_path)
+    assert [(e["row"], e["preset"], e["iterations"], e["batch"], e["patch"]) for e in entries] == [
+        ("PSNR pre-training for SRGAN-VGG54", "srresnet_psnr", 1000000, 16, 96),  # the row's start (srgan.yaml)
+        ("SRGAN-VGG54", "srgan", 200000, 16, 96)]
+    assert entries[1]["gpu_hours"] == pytest.approx(tables.gpu_hours(entries[1]["tflop_per_iteration"] * 1e12, 200000, 100e12))
+    text = path.read_text()
+    assert path == tmp_path / "srgan" / "cost.md"
+    assert "not measured on a GPU" in text and "| SRGAN-VGG54 | srgan | 200,000 | 16 | 96 |" in text
+
+
 # ------------------------------------------------------------------------------------------------ row configs
 
 

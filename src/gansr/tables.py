@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import re
 import shlex
 import subprocess
@@ -500,9 +501,13 @@ def log_to_wandb(table: TableSpec, rows: list[dict[str, object]], png: Path, sca
 
 #: assumed sustained training throughput (FLOP/s): H100/H200 bf16, ~15-20 % of dense peak. An assumption.
 DEFAULT_THROUGHPUT = 150e12
+
+
+@functools.lru_cache(maxsize=None)
 def pretrain_stage(preset: str) -> tuple[str, int | None] | None:
     """The PSNR stage ``preset`` starts from: its config's ``pretrain`` value (``conf/train.yaml``) as
-    ``(preset, max_steps)``, e.g. ``("esrgan_psnr", 10000)`` for ``esrgan_mask``; None when it names none."""
+    ``(preset, max_steps)``, e.g. ``("esrgan_psnr", 10000)`` for ``esrgan_mask``; None when it names none.
+    Cached: a table asks for the same presets once per row and per chained stage."""
     from gansr.cli import compose_config
 
     stage = compose_config([f"experiment={preset}"], REPO_DIR / ".cache" / "compose").get("pretrain")
@@ -520,7 +525,7 @@ def pretrain_chain(preset: str) -> list[tuple[str, int | None]]:
     return chain
 
 
-def iteration_flops(cfg, batch_size: int | None = None, device: str = "meta") -> int:
+def iteration_flops(cfg, batch_size: int | None = None) -> int:
     """FLOPs (torch.utils.flop_counter) of one training iteration of ``instantiate(cfg.module)`` on a batch of
     ``cfg.data`` size: G forward, losses, D steps and backward passes as the module's ``training_step`` runs them
     (frozen parts get no weight gradients). On the meta device nothing is computed; optimizer updates not counted."""
@@ -530,7 +535,7 @@ def iteration_flops(cfg, batch_size: int | None = None, device: str = "meta") ->
 
     batch = batch_size or int(cfg.data.batch_size)
     hr_size = int(cfg.data.patch_size)
-    with torch.device(device):
+    with torch.device("meta"):
         module = instantiate(cfg.module)
         data = {"lr": torch.rand(batch, 3, hr_size // cfg.scale, hr_size // cfg.scale), "hr": torch.rand(batch, 3, hr_size, hr_size)}
     module.train()
@@ -584,7 +589,7 @@ def estimate_costs(table: TableSpec, throughput: float = DEFAULT_THROUGHPUT, row
     for run in paper_runs(table, rows):
         cfg = compose_config(run.hydra_overrides, compose_dir)
         if cfg.get("loss") is not None and cfg.loss.get("perceptual"):
-            cfg = compose_config([*run.hydra_overrides, "loss.perceptual.pretrained=false"], compose_dir)
+            cfg.loss.perceptual.pretrained = False  # FLOPs only: the VGG19 weights file is not needed
         flops = iteration_flops(cfg)
         iterations = int(cfg.trainer.max_steps)
         out.append({"row": run.label, "preset": run.preset + (f" (trainer.max_steps={run.max_steps})" if run.max_steps else ""),
