@@ -26,6 +26,7 @@ from gansr.training.gan_module import GANModule, split_discriminator_output
 from gansr.training.mask import ErrorMask
 from gansr.training.variants import EDSRGAN, PESR
 from gansr.utils.checkpoint import CheckpointMismatchError, safe_load
+from gansr.utils.safe_config import check_targets
 
 __all__ = ["crop_panel_figure", "default_mask", "inspect_crop", "load_gan_run", "load_run_config"]
 
@@ -91,6 +92,7 @@ def load_gan_run(run_dir: str | Path, checkpoint: str | Path | None = None) -> G
             f"{run_dir} is not a GAN run (module {module_cfg.get('_target_')} has no discriminator); "
             "gansr.analysis inspects GAN stages (e.g. the demo's <out>/gan)"
         )
+    check_targets(module_cfg, run_dir)  # the run's saved config is data: only gansr/torch.optim classes
     module = instantiate(module_cfg)
     if not isinstance(module, GANModule):
         raise TypeError(f"{run_dir}: module {type(module).__name__} is not a GANModule")

@@ -5,6 +5,9 @@ checkpoints) are plain dicts of tensors and primitives, loaded with ``weights_on
 
     {"params": G state, "params_ema": optional, "extractor": optional E state,
      "config": {"generator": {_target_: ..., ...}, "extractor": {...} | None, "scale": 4}}
+
+The ``config`` is data too: :func:`gansr.utils.safe_config.build_architecture` builds only gansr's own
+architectures named by their import path, with plain arguments; a file naming anything else is refused.
 """
 from __future__ import annotations
 
@@ -12,10 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
 from torch import nn
 
 from gansr.utils.checkpoint import safe_load
+from gansr.utils.safe_config import build_architecture
 
 
 class GeneratorPath(nn.Module):
@@ -34,7 +37,11 @@ class GeneratorPath(nn.Module):
 def load_generator_file(path: str | Path, use_ema: bool = True) -> GeneratorPath:
     """Build the network described in a gansr generator file and load its weights (EMA weights when present
     and ``use_ema``). A file without a ``config`` entry (an official checkpoint) must go through
-    ``gansr-convert`` first; the error says so."""
+    ``gansr-convert`` first; the error says so.
+
+    Raises:
+        UnsafeConfigError: the stored config names code other than gansr's architectures (nothing is run).
+    """
     state = safe_load(path)
     if "config" not in state or "params" not in state:
         raise ValueError(
@@ -42,12 +49,12 @@ def load_generator_file(path: str | Path, use_ema: bool = True) -> GeneratorPath
             f"gansr-convert --checkpoint {path} --arch rrdbnet --out G.pth"
         )
     config = state["config"]
-    generator = instantiate(config["generator"])
+    generator = build_architecture(config["generator"], path)
     params = state["params_ema"] if use_ema and "params_ema" in state else state["params"]
     _load_strict(generator, params, path, "generator")
     extractor = None
     if config.get("extractor"):
-        extractor = instantiate(config["extractor"])
+        extractor = build_architecture(config["extractor"], path)
         key = "extractor_ema" if use_ema and "extractor_ema" in state else "extractor"
         _load_strict(extractor, state[key], path, "extractor")
     return GeneratorPath(generator, extractor, scale=int(config["scale"])).eval()

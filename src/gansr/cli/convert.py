@@ -23,13 +23,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from gansr.archs.shared_extractor import SharedExtractor
 from gansr.cli import CONF_DIR
 from gansr.utils.checkpoint import detect_scheme, extract_state_dict, from_gansr_keys, load_generator_weights, safe_load
+from gansr.utils.safe_config import build_architecture
 
 
 def generator_node(arch: str) -> DictConfig:
@@ -53,8 +53,9 @@ def resolve(node: DictConfig, scale: int, overrides: list[str]) -> DictConfig:
 
 
 def load_network(config: DictConfig, checkpoint: Mapping, key: str | None) -> nn.Module:
-    """Build the network of ``config`` and load ``checkpoint`` into it strictly (any key scheme)."""
-    network = instantiate(config)
+    """Build the network of ``config`` (one of gansr's architectures, as a generator file stores it) and load
+    ``checkpoint`` into it strictly (any key scheme)."""
+    network = build_architecture(OmegaConf.to_container(config), "--arch")
     load_generator_weights(network, checkpoint, strict=True, key=key)
     return network
 

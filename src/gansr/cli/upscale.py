@@ -39,7 +39,10 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit("--generator bicubic needs --scale")
         upscaler, scale = BicubicUpsampler(scale=args.scale), args.scale
     else:
-        upscaler = load_generator_file(args.checkpoint, use_ema=not args.no_ema)
+        try:
+            upscaler = load_generator_file(args.checkpoint, use_ema=not args.no_ema)
+        except (OSError, ValueError, TypeError, RuntimeError) as err:  # incl. UnsafeConfigError/UnsafeCheckpointError
+            raise SystemExit(f"gansr-upscale: {err}") from None
         scale = upscaler.scale
         if args.scale is not None and args.scale != scale:
             raise SystemExit(f"--scale {args.scale} differs from the checkpoint's scale {scale}")
