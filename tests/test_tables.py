@@ -48,13 +48,13 @@ def test_reference_matches_shared_docs_csv():
 
 
 def test_smoke_table_one_row(shared_data, tmp_path, monkeypatch):
-    import gansr.tables as tables
+    import gansr.tables.spec as spec
 
     train_hr = tmp_path / "T91" / "HR"
     train_hr.mkdir(parents=True)
     for image in sorted((shared_data / "T91" / "HR").iterdir())[:2]:
         shutil.copy(image, train_hr)
-    monkeypatch.setattr(tables, "EXPERIMENTS_DIR", tmp_path / "experiments")
+    monkeypatch.setattr(spec, "EXPERIMENTS_DIR", tmp_path / "experiments")
     shutil.copytree(Path("experiments/srgan"), tmp_path / "experiments" / "srgan")
     md = run_table("srgan", "smoke", iterations=1, eval_limit=2, data_root=shared_data, train_hr=train_hr,
                    cache_dir=tmp_path / "cache", output_root=tmp_path / "runs", rows=["SRGAN-VGG54"])
@@ -240,7 +240,7 @@ def test_gpu_hours_formula():
 def test_estimate_writes_cost_md(tmp_path, monkeypatch):
     import gansr.tables as tables
 
-    monkeypatch.setattr(tables, "EXPERIMENTS_DIR", tmp_path)
+    monkeypatch.setattr(tables.spec, "EXPERIMENTS_DIR", tmp_path)
     shutil.copytree(Path("experiments/srgan"), tmp_path / "srgan")
     entries, path = tables.estimate_costs(load_table("srgan"), 100e12, rows=["SRGAN-VGG54"], cache_dir=tmp_path)
     assert [(e["row"], e["preset"], e["iterations"], e["batch"], e["patch"]) for e in entries] == [

@@ -1,0 +1,106 @@
+"""Run a table: train its rows tiny (smoke) and score them, or print / run the paper-scale commands."""
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+
+from gansr.tables.plan import paper_commands
+from gansr.tables.plot import plot_perception_distortion
+from gansr.tables.report import (NIQE_PARAMS, available_metrics, check_inputs, eval_datasets, log_to_wandb, result_rows,
+                                 score_generator, write_results)
+from gansr.tables.spec import REPO_DIR, Row, load_table
+
+#: tiny generator overrides by generator class (as tests/test_experiments.py).
+TINY_GENERATOR = {
+    "RRDBNet": ["generator.num_feat=8", "generator.num_block=1", "generator.num_grow_ch=4"],
+    "SRResNet": ["generator.num_feat=8", "generator.num_block=1"],
+    "EDSR": ["generator.num_feat=8", "generator.num_block=1"],
+}
+
+
+def smoke_overrides(row: Row, iterations: int, train_hr: Path, data_root: Path, cache_dir: Path) -> list[str]:
+    """The row's preset and overrides, shrunk to a tiny network trained ``iterations`` steps on ``train_hr``."""
+    from gansr.cli import compose_config
+
+    cfg = compose_config([f"experiment={row.preset}", *row.overrides], cache_dir / "compose")
+    overrides = [
+        f"experiment={row.preset}",
+        *row.overrides,
+        "data=folder",
+        f"data.train.hr_dir={train_hr}",
+        f"data.train.lr_cache_dir={cache_dir / 'lr' / train_hr.parent.name / 'X4'}",
+        "data.val=[]",
+        "data.patch_size=32",
+        "data.batch_size=2",
+        "data.num_workers=0",
+        f"paths.shared_data={data_root}",
+        f"paths.cache_dir={cache_dir}",
+        *TINY_GENERATOR[cfg.generator._target_.rsplit(".", 1)[-1]],
+        "discriminator.num_feat=4",
+        f"trainer.max_steps={iterations}",
+        f"trainer.val_check_interval={iterations}",
+        "trainer.enable_progress_bar=false",
+        f"callbacks.checkpoint.every_n_iterations={iterations}",
+        "logger=csv",
+    ]
+    if cfg.loss.get("perceptual"):
+        overrides.append("loss.perceptual.pretrained=false")
+    if cfg.get("sharing"):
+        overrides += ["sharing.num_feat=8", "+sharing.num_grow_ch=4"]
+    return overrides
+
+
+def train_smoke(row: Row, run_dir: Path, iterations: int, train_hr: Path, data_root: Path, cache_dir: Path) -> Path:
+    """Train one row tiny; returns ``<run_dir>/generator.pth``."""
+    from gansr.cli import compose_config
+    from gansr.cli.train import train
+
+    train(compose_config(smoke_overrides(row, iterations, train_hr, data_root, cache_dir), run_dir))
+    return run_dir / "generator.pth"
+
+
+def run_table(table_name: str, scale: str = "smoke", eval_only: bool = False, *, iterations: int = 3,
+              eval_limit: int | None = 5, data_root: Path | None = None, train_hr: Path | None = None,
+              cache_dir: Path | None = None, output_root: Path | None = None, rows: list[str] | None = None,
+              execute: bool = False, wandb: bool | None = None) -> Path | None:
+    """Fill ``experiments/<table>/results.md`` (smoke / eval-only) or print the paper-scale commands.
+
+    ``rows`` restricts the trainable rows by label; ``wandb`` (default: paper scale only) logs plot and results to
+    W&B. Returns the results.md path (None when only printing).
+    """
+    table = load_table(table_name)
+    data_root = Path(data_root or REPO_DIR.parent / "shared" / "data").resolve()
+    cache_dir = Path(cache_dir or REPO_DIR / ".cache").resolve()
+    output_root = Path(output_root or REPO_DIR / "outputs" / "tables" / table.name / scale).resolve()
+    trainable = [r for r in table.rows if not r.reference_only and (rows is None or r.label in rows)]
+    if scale == "paper" and not eval_only:
+        commands = paper_commands(table, output_root)
+        for command in commands:
+            print(shlex.join(command))
+            if execute:
+                subprocess.run(command, check=True, cwd=REPO_DIR)
+        return None
+    train_hr = None if eval_only else Path(train_hr or data_root / "T91" / "HR")
+    generators = {row.label: output_root / row.slug / "generator.pth" for row in trainable}
+    check_inputs(table, scale, data_root, train_hr, generators if eval_only else {})
+    niqe_params = data_root / NIQE_PARAMS
+    metrics, notes = available_metrics(scale, table.lpips_version, niqe_params)
+    datasets = eval_datasets(table, scale, data_root, cache_dir, eval_limit if scale == "smoke" else None)
+    ours = {}
+    for row in trainable:
+        if not eval_only:
+            train_smoke(row, output_root / row.slug, iterations, train_hr, data_root, cache_dir)
+        ours[row.label] = score_generator(generators[row.label], datasets, metrics, table.lpips_version, niqe_params)
+    ours_label = f"smoke (tiny model, {iterations} iterations, not comparable)" if scale == "smoke" else "paper schedule"
+    header = (f"**ours** = {ours_label}; evaluated on {', '.join(f'{d.table_name} ({len(d)} images)' for d in datasets)}; "
+              f"x4, PSNR/SSIM on Y, crop 4, HR mod {table.mod or 4}; difference = ours - paper.")
+    notes += [f"{label} / {ds}: NIQE undefined (near-flat SR images), left empty" for label, per in ours.items()
+              for ds, values in per.items() if values.get("niqe", 0.0) != values.get("niqe", 0.0)]
+    notes += [f"{r.label}: reference only ({r.note})" for r in table.rows if r.reference_only]
+    result = result_rows(table, ours, metrics, ours_label)
+    md = write_results(table, result, notes, header)
+    png = plot_perception_distortion(table, result, table.folder / "perception_distortion.png")
+    if scale == "paper" if wandb is None else wandb:
+        log_to_wandb(table, result, png, scale, output_root)
+    return md
