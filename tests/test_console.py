@@ -7,7 +7,6 @@ import logging
 import warnings
 from pathlib import Path
 
-import pytest
 import torch
 from hydra.utils import instantiate
 

@@ -96,8 +96,7 @@ def _to_pil(image: torch.Tensor) -> Image.Image:
 
 
 def _text_height(font: ImageFont.ImageFont, text: str = "Ag") -> int:
-    left, top, right, bottom = font.getbbox(text)
-    return bottom + 2
+    return font.getbbox(text)[3] + 2  # bottom of the text box
 
 
 def panel_figure(rows: list[list[Panel]], heading: str = "", row_labels: list[str] | None = None,

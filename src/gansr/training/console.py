@@ -37,11 +37,11 @@ HARMLESS_WARNINGS = (
     (r"`isinstance\(treespec, LeafSpec\)` is deprecated",
      "torch deprecation inside Lightning's own _pytree helper; nothing in gansr uses LeafSpec"),
     (r"Using ModelCheckpoint with manual optimization and every_n_train_steps, but no pre-optimization state",
-     "gansr saves checkpoints after the iteration's optimizer steps on purpose (the iteration counter and the "
-     "weights then agree, and resume continues with the next iteration)"),
+     ("gansr saves checkpoints after the iteration's optimizer steps on purpose (the iteration counter and the "
+      "weights then agree, and resume continues with the next iteration)")),
     (r"The number of training batches \(\d+\) is smaller than the logging interval",
-     "the logging interval counts iterations across epochs (Lightning's _batches_that_stepped), so short epochs "
-     "still log"),
+     ("the logging interval counts iterations across epochs (Lightning's _batches_that_stepped), so short epochs "
+      "still log")),
     (r"Found \d+ module\(s\) in eval mode at the start of training",
      "frozen parts (the VGG feature extractor of the perceptual loss, metric networks) stay in eval mode on purpose"),
     (r"You have overridden `on_after_batch_transfer` in `LightningModule` but have passed in a `LightningDataModule`",
@@ -92,21 +92,26 @@ def print_config_tree(cfg, output_dir: Path | None = None) -> str:
 
     import rich.syntax
     import rich.tree
-    from omegaconf import DictConfig, OmegaConf
+    import yaml
+    from omegaconf import DictConfig, ListConfig, OmegaConf
     from rich.console import Console
 
     tree = rich.tree.Tree("config (resolved)", guide_style="dim")
     for key in (k for k in cfg if k != "hydra"):
         value = cfg[key]
-        text = OmegaConf.to_yaml(value, resolve=True) if isinstance(value, DictConfig) else str(value)
-        if isinstance(value, DictConfig) or "\n" in text.strip():
-            tree.add(key).add(rich.syntax.Syntax(text.rstrip(), "yaml", theme="ansi_dark", background_color="default"))
+        plain = OmegaConf.to_container(value, resolve=True) if isinstance(value, (DictConfig, ListConfig)) else value
+        text = yaml.safe_dump({key: plain}, default_flow_style=False, sort_keys=False, width=1000).rstrip()
+        if "\n" not in text:  # a scalar: one line
+            tree.add(text)
         else:
-            tree.add(f"{key}: {text}")
+            body = yaml.safe_dump(plain, default_flow_style=False, sort_keys=False, width=1000).rstrip()
+            tree.add(key).add(rich.syntax.Syntax(body, "yaml", theme="ansi_dark", background_color="default",
+                                                 word_wrap=True))
     Console(file=sys.stdout, soft_wrap=False).print(tree)
     buffer = io.StringIO()
     Console(file=buffer, width=120, no_color=True, force_terminal=False).print(tree)
     if output_dir is not None:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
         (Path(output_dir) / "config_tree.log").write_text(buffer.getvalue())
     return buffer.getvalue()
 
@@ -127,11 +132,16 @@ def format_duration(seconds: float) -> str:
     return str(timedelta(seconds=int(seconds))) if math.isfinite(seconds) and seconds >= 0 else "?"
 
 
+def format_total(max_iterations: int) -> str:
+    """``500000 -> '500,000'``; ``'?'`` for an unbounded run (``max_steps=-1``)."""
+    return f"{max_iterations:,}" if max_iterations > 0 else "?"
+
+
 def iteration_line(iteration: int, max_iterations: int, lrs: list[float], eta_seconds: float,
                    values: dict[str, float]) -> str:
     """``[iter 1,000/500,000] lr 1.0e-04 eta 3:12:40 l_g_pixel 1.2345e-02 ...`` (BasicSR's order: counter, learning
     rate, time left, then the logged terms). Several optimizers with different rates: ``lr 1.0e-04/5.0e-05``."""
-    total = f"{max_iterations:,}" if max_iterations > 0 else "?"
+    total = format_total(max_iterations)
     rates = "/".join(f"{lr:.1e}" for lr in dict.fromkeys(lrs)) or "-"
     terms = " ".join(f"{loss_label(k)} {v:.4e}" for k, v in values.items())
     return f"[iter {iteration:,}/{total}] lr {rates} eta {format_duration(eta_seconds)} {terms}".rstrip()
@@ -230,7 +240,7 @@ class IterationLog(pl.Callback):
                                for name, child in pl_module.named_children()
                                if any(True for _ in child.parameters()))
             LOG.info(f"[gansr] {type(pl_module).__name__}: {counts or 'no parameters'}; iterations "
-                     f"{self._start_iteration:,} -> {max_iterations(trainer, pl_module):,}; a log line every "
+                     f"{self._start_iteration:,} -> {format_total(max_iterations(trainer, pl_module))}; a log line every "
                      f"{self.every_n_iterations:,} iterations in {self.log_file}")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -262,7 +272,7 @@ class IterationLog(pl.Callback):
         iteration = getattr(pl_module, "iteration", trainer.global_step)
         self.last_validation, self.last_validation_iteration = values, iteration
         last = max_iterations(trainer, pl_module)
-        LOG.info(f"[iter {iteration:,}/{last:,}] validation " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+        LOG.info(f"[iter {iteration:,}/{format_total(last)}] validation " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
@@ -270,7 +280,7 @@ class IterationLog(pl.Callback):
         iteration = getattr(pl_module, "iteration", trainer.global_step)
         last = max_iterations(trainer, pl_module)
         reason = "trainer.max_steps reached" if iteration == last else "stopped early"
-        LOG.info(f"[gansr] training stopped at iteration {iteration:,} of {last:,} ({reason}) after "
+        LOG.info(f"[gansr] training stopped at iteration {iteration:,} of {format_total(last)} ({reason}) after "
                  f"{format_duration(time.monotonic() - self._start_time)}")
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
