@@ -37,7 +37,8 @@ def evaluate_upscaler(
     metrics = {name: m.to(device) for name, m in build_metrics(
         list(metric_names), crop_border=crop_border, lpips_version=lpips_version, round_y=round_y, niqe_params_path=niqe_params_path
     ).items()}
-    for index in tqdm(range(len(dataset)), desc=f"eval {getattr(dataset, 'name', '')}", leave=False):
+    for index in tqdm(range(len(dataset)), desc=f"eval {getattr(dataset, 'name', '')}", leave=False,
+                      disable=None):  # None: no bar when stderr is not a terminal (a log file)
         item = dataset[index]
         lr, hr = item["lr"][None].to(device), item["hr"][None].to(device)
         sr = quantize(upscale(lr).clamp(0, 1))

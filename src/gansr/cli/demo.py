@@ -24,19 +24,27 @@ from gansr.archs.bicubic import BicubicUpsampler
 from gansr.cli import compose_config
 from gansr.cli.train import train
 from gansr.data.demo_data import demo_heldout_dataset
-from gansr.data.image_io import write_image
 from gansr.evaluation import evaluate_upscaler, write_table
+from gansr.figures import comparison_row, panel_figure
 from gansr.inference import load_generator_file
 from gansr.losses.perceptual import vgg19_weights_available
 
 
-def comparison_grid(lr: torch.Tensor, outputs: list[torch.Tensor], crop: int) -> torch.Tensor:
-    """``lr (3,h,w)`` and same-size outputs ``(3,H,W)`` -> ``(3,c,(1+n)c)``: centre crops side by side."""
-    hr_h, hr_w = outputs[0].shape[-2:]
-    up = torch.nn.functional.interpolate(lr[None], size=(hr_h, hr_w), mode="nearest")[0]
-    c = min(crop, hr_h, hr_w)
-    top, left = (hr_h - c) // 2, (hr_w - c) // 2
-    return torch.cat([x[:, top : top + c, left : left + c].clamp(0, 1) for x in [up, *outputs]], dim=-1)
+def comparison_grid(heldout, upscalers: dict, scale: int, crop_size: int = 64, zoom_factor: int = 3):
+    """The demo's picture: one row per held-out photo (``gansr.figures.comparison_row``): HR thumbnail with the crop
+    boxed | LR | each upscaler | HR, zoomed on the window where the upscalers differ most, PSNR/SSIM under each."""
+    rows, labels = [], []
+    for index in range(len(heldout)):
+        item = heldout[index]
+        with torch.no_grad():
+            outputs = {name: u(item["lr"][None])[0].clamp(0, 1) for name, u in upscalers.items()}
+        rows.append(comparison_row(item["lr"], outputs, item["hr"], scale=scale, crop_size=crop_size,
+                                   zoom_factor=zoom_factor))
+        labels.append(f"held-out photo {index + 1}: {item.get('name', '')}".rstrip(": "))
+    heading = (f"x{scale} super-resolution on the held-out photos. Crops: the {crop_size}x{crop_size} HR window where "
+               f"the methods differ most, shown x{zoom_factor}.\nUnder each panel: PSNR (dB) / SSIM on Y "
+               f"(border {scale}) of the whole image, then of the crop.")
+    return panel_figure(rows, heading=heading, row_labels=labels)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
         "Tiny RRDBNet (PSNR stage)": load_generator_file(out / "psnr" / "generator.pth"),
         "Tiny FASRGAN (GAN stage)": load_generator_file(out / "gan" / "generator.pth"),
     }
+    short_names = {"Bicubic (MATLAB)": "Bicubic", "Tiny RRDBNet (PSNR stage)": "PSNR model",
+                   "Tiny FASRGAN (GAN stage)": "GAN model"}  # the grid's column titles
     rows = []
     for name, upscaler in upscalers.items():
         scores = evaluate_upscaler(upscaler, heldout, ["psnr_y", "ssim_y"], crop_border=psnr_cfg.scale)
@@ -78,10 +88,8 @@ def main(argv: list[str] | None = None) -> None:
     table = write_table(rows, out / "results.md", out / "results.csv",
                         title=f"Demo: x{psnr_cfg.scale} on {len(heldout)} held-out scikit-image photos (Y channel, crop {psnr_cfg.scale})")
 
-    item = heldout[0]
-    with torch.no_grad():
-        outputs = [u(item["lr"][None])[0].clamp(0, 1) for u in upscalers.values()] + [item["hr"]]
-    write_image(out / "grid.png", comparison_grid(item["lr"], outputs, crop=160))
+    grid_upscalers = {short_names[name]: upscaler for name, upscaler in upscalers.items()}
+    comparison_grid(heldout, grid_upscalers, psnr_cfg.scale).save(out / "grid.png")
 
     print("\n" + table)
     print(f"[demo] grid (LR | bicubic | PSNR model | GAN model | HR): {out / 'grid.png'}")

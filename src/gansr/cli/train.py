@@ -14,19 +14,32 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import TQDMProgressBar
 
 from gansr.cli import CONF_DIR
 from gansr.training.checkpointing import AtomicCheckpointIO, newest_checkpoint
+from gansr.training.console import (
+    IterationLog,
+    IterationProgressBar,
+    print_config_tree,
+    quiet_known_noise,
+    stdout_is_terminal,
+)
 from gansr.training.speed import apply_speed_settings
 
 
 def build_trainer(cfg: DictConfig, module: pl.LightningModule) -> pl.Trainer:
     """The Lightning Trainer of ``cfg.trainer`` with callbacks and loggers; ``max_steps`` (iterations) is turned
-    into optimizer steps (``module.optimizer_steps_per_iteration`` per batch)."""
+    into optimizer steps (``module.optimizer_steps_per_iteration`` per batch). What it prints, in iterations:
+    :mod:`gansr.training.console` (docs/logging.md)."""
+    quiet_known_noise(single_process=cfg.trainer.get("devices", 1) == 1 and cfg.trainer.get("num_nodes", 1) == 1,
+                      run_dir=Path(cfg.paths.output_dir))
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    if cfg.trainer.get("enable_progress_bar", True):
-        callbacks.append(TQDMProgressBar(refresh_rate=cfg.speed.progress_bar_refresh_rate))
+    # a bar on a terminal only; a redirected stdout (a log file, a batch job) gets one line per log interval instead
+    show_bar = bool(cfg.trainer.get("enable_progress_bar", True)) and stdout_is_terminal()
+    if show_bar:
+        callbacks.append(IterationProgressBar(refresh_rate=cfg.speed.progress_bar_refresh_rate))
+    callbacks.append(IterationLog(Path(cfg.paths.output_dir) / "train.log",
+                                  every_n_iterations=cfg.trainer.get("log_every_n_steps", 50), echo_iterations=not show_bar))
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     max_iterations = cfg.trainer.max_steps
     max_steps = -1 if max_iterations < 0 else max_iterations * module.optimizer_steps_per_iteration
@@ -36,6 +49,9 @@ def build_trainer(cfg: DictConfig, module: pl.LightningModule) -> pl.Trainer:
         callbacks=callbacks,
         logger=loggers or False,
         plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=show_bar,
+        # Lightning's module table (with "Total FLOPs: 0" on CPU) is replaced by IterationLog's one-line count
+        enable_model_summary=cfg.trainer.get("enable_model_summary", False),
     )
 
 
@@ -68,6 +84,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (and optionally test) the configured run; returns the final logged metrics as floats."""
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    print_config_tree(cfg, output_dir)
     pl.seed_everything(cfg.seed, workers=True)
     use_offline_wandb_without_credentials(cfg)
     datamodule = instantiate(cfg.data)
