@@ -236,6 +236,14 @@ class HRFolderDataset(Dataset):
         return len(self.pairs) * self.repeat
 
     def __getitem__(self, index: int) -> dict:
+        """Item ``index``; a training patch takes its crop and flips from torch's random generator (in a DataLoader
+        worker: the worker's seed). The training loader reads :meth:`item` with a per-position generator instead
+        (:mod:`gansr.data.sampling`)."""
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, ()))) if self.patch_size is not None else None
+        return self.item(index, rng)
+
+    def item(self, index: int, rng: np.random.Generator | None) -> dict:
+        """Item ``index`` with its random crop corner and flips drawn from ``rng`` (unused for whole images)."""
         pair = self.pairs[index % len(self.pairs)]
         hr = mod_crop(read_image(pair.hr), self.mod)
         lr = read_image(pair.lr)
@@ -245,7 +253,6 @@ class HRFolderDataset(Dataset):
                 f"{hr.shape[1]}x{hr.shape[0]}; delete the stale LR file (it is made again)"
             )
         if self.patch_size is not None:
-            rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
             lr, hr = paired_random_crop(lr, hr, self.patch_size // self.scale, self.scale, rng, name=str(pair.hr))
             if self.augment:
                 lr, hr = augment_pair(lr, hr, *random_augment_flags(rng))
