@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from gansr.data.image_io import DatasetNotFoundError
 from gansr.data.sampling import PositionSampler, SeededStream
 
-__all__ = ["SRDataModule", "worker_init"]
+__all__ = ["SRDataModule", "StreamLoader", "worker_init"]
 
 
 def worker_init(worker_id: int) -> None:
@@ -37,6 +38,23 @@ def worker_init(worker_id: int) -> None:
     seed = torch.initial_seed() % 2**32
     random.seed(seed)
     np.random.seed(seed)
+
+
+class StreamLoader(DataLoader):
+    """The training DataLoader over a :class:`SeededStream`. Lightning stores its :meth:`state_dict` in checkpoints
+    and hands it back on resume (so it counts as resumable mid-epoch); a resume that changed the seed or the global
+    batch would read other samples than the uninterrupted run, and is warned about."""
+
+    def state_dict(self) -> dict[str, int]:
+        return {"seed": self.dataset.seed, "global_batch": self.batch_size * self.sampler.world}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        now = self.state_dict()
+        if state != now:
+            warnings.warn(
+                f"resume: the checkpoint was trained with data seed {state.get('seed')} and global batch "
+                f"{state.get('global_batch')}, this run uses {now['seed']} and {now['global_batch']}: training goes on, "
+                "but not as the uninterrupted run would have", UserWarning, stacklevel=2)
 
 
 def _prepare(datasets: Sequence[Dataset]) -> None:
@@ -139,7 +157,7 @@ class SRDataModule(LightningDataModule):
 
     def _loader(self, ds: Dataset, batch_size: int, sampler: PositionSampler | None = None) -> DataLoader:
         workers = self.num_workers > 0
-        return DataLoader(
+        return (DataLoader if sampler is None else StreamLoader)(
             ds,
             batch_size=batch_size,
             sampler=sampler,

@@ -7,9 +7,9 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.loggers import WandbLogger
 
-from gansr.data.image_io import to_uint8, write_image
+from gansr.data.image_io import write_image
+from gansr.training.loggers import log_image
 
 
 class IterationCheckpoint(ModelCheckpoint):
@@ -29,7 +29,7 @@ class IterationCheckpoint(ModelCheckpoint):
 
 
 class ValidationImages(pl.Callback):
-    """Saves (and logs to W&B) one centre crop per validation set: LR (nearest-upscaled) | SR | HR, side by side.
+    """Saves one centre crop per validation set, shown in TensorBoard/W&B too: LR (nearest-upscaled) | SR | HR.
 
     Shape: a (crop, 3*crop, 3) uint8 PNG at ``<out_dir>/<set>/iter_<n>.png``.
     """
@@ -46,9 +46,7 @@ class ValidationImages(pl.Callback):
         path = self.out_dir / name / f"iter_{pl_module.iteration:07d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_image(path, panel)
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.log_image(key=f"val/{name}/lr_sr_hr", images=[to_uint8(panel)], step=trainer.global_step)
+        log_image(trainer.loggers, f"val/{name}/lr_sr_hr", panel, step=pl_module.iteration)
 
 
 def side_by_side(lr: torch.Tensor, sr: torch.Tensor, hr: torch.Tensor, crop_size: int) -> torch.Tensor:
