@@ -200,7 +200,11 @@ class SRDataModule(LightningDataModule):
                 f"training set {getattr(self.train, 'name', '')} has {len(self.train)} items, fewer than one batch "
                 f"of {batch}; add images or raise data.repeat"
             )
-        return self._loader(SeededStream(self.train, self.seed), batch, self._stream_sampler(batch))
+        return self.stream_loader(batch, self._stream_sampler(batch))
+
+    def stream_loader(self, batch_size: int, sampler: PositionSampler) -> StreamLoader:
+        """The training loader: batches of ``batch_size`` read at ``sampler``'s positions of the seeded stream."""
+        return self._loader(SeededStream(self.train, self.seed), batch_size, sampler)
 
     def val_dataloader(self) -> list[DataLoader]:
         return [self._loader(ds, 1) for ds in self.val]
