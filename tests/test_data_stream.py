@@ -12,7 +12,12 @@ from gansr.data.datamodule import SRDataModule
 from gansr.data.datasets import HRFolderDataset
 from gansr.data.decoded_cache import decoded_file
 from gansr.data.image_io import write_image
-from gansr.data.sampling import PositionSampler, SeededStream, crop_rng, epoch_permutation
+from gansr.data.sampling import (
+    PositionSampler,
+    SeededStream,
+    crop_rng,
+    epoch_permutation,
+)
 from gansr.data.throughput import folder_patches_per_second
 
 
