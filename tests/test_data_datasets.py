@@ -249,7 +249,7 @@ def test_datamodule_batches_and_names(tmp_path):
     dm.setup("fit")
     loader = dm.train_dataloader()
     batches = list(loader)
-    assert len(batches) == 2  # 9 items, batch 4, last incomplete batch dropped
+    assert len(batches) == 2  # without a trainer: one pass over the 9 items, batch 4, the incomplete batch dropped
     assert batches[0]["lr"].shape == (4, 3, 4, 4) and batches[0]["hr"].shape == (4, 3, 16, 16)
     assert len(batches[0]["name"]) == 4
     (val_loader,) = dm.val_dataloader()
@@ -274,10 +274,15 @@ def test_datamodule_checks_scale_patch_and_global_batch(tmp_path):
 
     class FakeTrainer:
         world_size = 2
+        global_rank = 1
+        max_steps = 3
+        lightning_module = None
 
     dm = SRDataModule(train, [], batch_size=4, num_workers=0)
     dm.trainer = FakeTrainer()
-    assert dm.train_dataloader().batch_size == 2
+    loader = dm.train_dataloader()
+    assert loader.batch_size == 2
+    assert list(loader.sampler) == [1, 3, 5, 7, 9, 11]  # rank 1 of 2: odd positions of 3 global batches of 4
     dm.batch_size = 3
     with pytest.raises(ValueError, match="not divisible by the 2 devices"):
         dm.train_dataloader()

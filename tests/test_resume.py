@@ -1,8 +1,12 @@
-"""Exact resume: a tiny run stopped at iteration 1 and resumed from its checkpoint ends bit-identical (weights,
-optimizer and scheduler states, iteration counter) to an uninterrupted 2-iteration run, on CPU with a fixed seed.
-One batch per epoch, so the resumed run starts a new epoch: its shuffle and random crops must match too."""
+"""Exact resume: a tiny run stopped at iteration k and resumed from its checkpoint ends bit-identical (weights,
+optimizer and scheduler states, iteration counter) to an uninterrupted 5-iteration run, on CPU with a fixed seed.
+
+6 images, batch 2: three batches per pass over the data, read by 2 DataLoader workers. k = 2 stops in the middle of
+a pass, k = 3 at its end (and the stopped run's loader ends there too), so the order, the random crops and the
+loader position after the restart must all match the uninterrupted run."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,18 +28,21 @@ TINY = {
 }
 
 
+IMAGES, BATCH, ITERATIONS = 6, 2, 5
+
+
 @pytest.fixture(scope="module")
 def hr_folder(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("hr") / "HR"
     rng = np.random.default_rng(0)
-    for i in range(2):  # 2 images, batch 2: one iteration per epoch
+    for i in range(IMAGES):
         write_image(folder / f"img{i}.png", rng.integers(0, 256, (48, 48, 3), dtype=np.uint8))
     return folder
 
 
 def run(experiment: str, hr_folder: Path, out: Path, iterations: int, *extra: str) -> dict:
-    """Train ``iterations`` in ``out`` (LR milestone at iteration 2, so the LR changes after the resume point)."""
-    milestone = "module.scheduler.milestones=[2]" if experiment.endswith("psnr") else "module.scheduler_g.milestones=[2]"
+    """Train ``iterations`` in ``out`` (LR milestone at iteration 4, so the LR changes after the resume point)."""
+    milestone = "module.scheduler.milestones=[4]" if experiment.endswith("psnr") else "module.scheduler_g.milestones=[4]"
     overrides = [
         f"experiment={experiment}",
         "data=folder",
@@ -43,8 +50,8 @@ def run(experiment: str, hr_folder: Path, out: Path, iterations: int, *extra: st
         f"data.train.lr_cache_dir={out.parent / 'lr'}",
         "data.val=[]",
         "data.patch_size=32",
-        "data.batch_size=2",
-        "data.num_workers=0",
+        f"data.batch_size={BATCH}",
+        "data.num_workers=2",
         *TINY[experiment],
         milestone,
         f"trainer.max_steps={iterations}",
@@ -74,16 +81,36 @@ def assert_same_state(a, b, where: str = "") -> None:
         assert a == b, f"{where}: {a!r} vs {b!r}"
 
 
-@pytest.mark.parametrize("experiment,resume", [("esrgan_psnr", "path"), ("esrgan", "auto"), ("fs_srgan", "path")])
-def test_resume_is_bit_identical_to_an_uninterrupted_run(experiment, resume, hr_folder, tmp_path):
-    straight = run(experiment, hr_folder, tmp_path / "straight", 2)
+@pytest.fixture(scope="module")
+def straight_runs(hr_folder, tmp_path_factory):
+    """The uninterrupted ``ITERATIONS``-iteration run of each experiment (made once, shared by the cases)."""
+    cache: dict[str, dict] = {}
 
-    first = run(experiment, hr_folder, tmp_path / "stopped", 1)
-    assert first["iteration"] == 1
+    def get(experiment: str) -> dict:
+        if experiment not in cache:
+            cache[experiment] = run(experiment, hr_folder, tmp_path_factory.mktemp(experiment) / "straight", ITERATIONS)
+        return cache[experiment]
+
+    return get
+
+
+@pytest.mark.parametrize(
+    "experiment,stop,resume",
+    [("esrgan_psnr", 2, "path"), ("esrgan_psnr", 3, "auto"), ("esrgan", 2, "auto"), ("esrgan", 3, "path"),
+     ("fs_srgan", 2, "path")],
+)
+def test_resume_is_bit_identical_to_an_uninterrupted_run(experiment, stop, resume, hr_folder, straight_runs, tmp_path):
+    straight = straight_runs(experiment)
+
+    first = run(experiment, hr_folder, tmp_path / "stopped", stop)
+    assert first["iteration"] == stop
     target = str(tmp_path / "stopped" / "checkpoints" / "last.ckpt") if resume == "path" else "auto"
-    resumed = run(experiment, hr_folder, tmp_path / "stopped", 2, f"resume={target}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resumed = run(experiment, hr_folder, tmp_path / "stopped", ITERATIONS, f"resume={target}")
+    assert not [w for w in caught if "not resumable" in str(w.message)]  # Lightning's mid-epoch resume warning
 
-    assert resumed["iteration"] == straight["iteration"] == 2
+    assert resumed["iteration"] == straight["iteration"] == ITERATIONS
     assert_same_state(resumed["state_dict"], straight["state_dict"], "state_dict")  # G, D, E
     assert any(k.startswith("generator.") for k in straight["state_dict"])
     if experiment != "esrgan_psnr":
@@ -92,7 +119,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(experiment, resume, hr_
         assert any(k.startswith("extractor.") for k in straight["state_dict"])
     assert_same_state(resumed["optimizer_states"], straight["optimizer_states"], "optimizer_states")
     assert_same_state(resumed["lr_schedulers"], straight["lr_schedulers"], "lr_schedulers")
-    # the milestone at iteration 2 fell after the resume point: the LR was halved once in both runs
+    # the milestone at iteration 4 fell after the resume point: the LR was halved once in both runs
     assert first["lr_schedulers"][0]["_last_lr"][0] == first["lr_schedulers"][0]["base_lrs"][0]
     base = straight["lr_schedulers"][0]["base_lrs"][0]
     assert resumed["lr_schedulers"][0]["_last_lr"][0] == pytest.approx(base * 0.5)

@@ -33,6 +33,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from gansr.data.decoded_cache import read_decoded
 from gansr.data.image_io import list_images, read_image, to_tensor, write_image
 from gansr.data.imresize import imresize_uint8
 from gansr.data.transforms import augment as augment_pair
@@ -113,6 +114,8 @@ class HRFolderDataset(Dataset):
             default ``scale``). FASRGAN's evaluation used ``mod=12`` ("GTmod12", METHODS.md 1.8).
         lr_cache_dir: folder for the cached LR PNGs (see the module docstring for the default).
         repeat: each epoch visits every image ``repeat`` times (BasicSR ``dataset_enlarge_ratio``).
+        decoded_cache_dir: read the HR and LR images from a uint8 cache there (decoded once, memory-mapped,
+            :mod:`gansr.data.decoded_cache`) instead of decoding the files for every item. None = decode every time.
         hint: how to get the data; appended to the error when ``hr_dir`` is missing or empty.
     """
 
@@ -127,6 +130,7 @@ class HRFolderDataset(Dataset):
         lr_cache_dir: str | os.PathLike | None = None,
         repeat: int = 1,
         hint: str = "",
+        decoded_cache_dir: str | os.PathLike | None = None,
     ):
         super().__init__()
         self.name = name
@@ -138,6 +142,7 @@ class HRFolderDataset(Dataset):
         self.lr_cache_dir = None if lr_cache_dir is None else Path(lr_cache_dir).expanduser()
         self.repeat = int(repeat)
         self.hint = hint
+        self.decoded_cache_dir = None if decoded_cache_dir is None else Path(decoded_cache_dir).expanduser()
         if self.scale < 1:
             raise ValueError(f"{name}: scale must be a positive integer, got {scale}")
         if self.mod % self.scale:
@@ -236,20 +241,40 @@ class HRFolderDataset(Dataset):
         return len(self.pairs) * self.repeat
 
     def __getitem__(self, index: int) -> dict:
+        """Item ``index``; a training patch takes its crop and flips from torch's random generator (in a DataLoader
+        worker: the worker's seed). The training loader reads :meth:`item` with a per-position generator instead
+        (:mod:`gansr.data.sampling`)."""
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, ()))) if self.patch_size is not None else None
+        return self.item(index, rng)
+
+    def item(self, index: int, rng: np.random.Generator | None) -> dict:
+        """Item ``index`` with its random crop corner and flips drawn from ``rng`` (unused for whole images)."""
         pair = self.pairs[index % len(self.pairs)]
-        hr = mod_crop(read_image(pair.hr), self.mod)
-        lr = read_image(pair.lr)
+        hr = mod_crop(self._read(pair.hr), self.mod)
+        lr = self._read(pair.lr)
         if hr.shape[0] != lr.shape[0] * self.scale or hr.shape[1] != lr.shape[1] * self.scale:
             raise ValueError(
                 f"{pair.lr} is {lr.shape[1]}x{lr.shape[0]} but {pair.hr} mod-cropped to {self.mod} is "
                 f"{hr.shape[1]}x{hr.shape[0]}; delete the stale LR file (it is made again)"
             )
         if self.patch_size is not None:
-            rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
             lr, hr = paired_random_crop(lr, hr, self.patch_size // self.scale, self.scale, rng, name=str(pair.hr))
             if self.augment:
                 lr, hr = augment_pair(lr, hr, *random_augment_flags(rng))
         return {"lr": to_tensor(lr), "hr": to_tensor(hr), "name": pair.name}
+
+    def _read(self, path: Path) -> np.ndarray:
+        """``(H,W,3)`` uint8 of ``path``: decoded, or mapped from the decoded cache when there is one."""
+        return read_image(path) if self.decoded_cache_dir is None else read_decoded(path, self.decoded_cache_dir)
+
+    def fill_decoded_cache(self) -> None:
+        """Decode every HR and LR image into ``decoded_cache_dir`` now (otherwise each is cached on first use)."""
+        if self.decoded_cache_dir is None:
+            raise ValueError(f"{self.name}: no decoded_cache_dir set")
+        for pair in tqdm(self.pairs, desc=f"{self.name}: decoding into {self.decoded_cache_dir}",
+                         disable=len(self.pairs) < 20):
+            read_decoded(pair.hr, self.decoded_cache_dir)
+            read_decoded(pair.lr, self.decoded_cache_dir)
 
     def __repr__(self) -> str:
         crop = "full images" if self.patch_size is None else f"patch {self.patch_size}"

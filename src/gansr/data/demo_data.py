@@ -78,11 +78,13 @@ def demo_datamodule(
     repeat: int = 25,
     num_workers: int | None = None,
     pin_memory: bool | None = None,
+    seed: int = 0,
 ) -> SRDataModule:
     """The demo :class:`SRDataModule`: random ``patch_size`` HR crops of the training photos (augmented,
-    each photo visited ``repeat`` times per epoch) and the two held-out photos as the validation set."""
+    each photo visited ``repeat`` times per pass, order and crops fixed by ``seed``) and the two held-out photos as
+    the validation set."""
     train_dir, heldout_dir = demo_folders(cache_dir)
     train = HRFolderDataset("demo_train", train_dir, scale, patch_size=patch_size, augment=True, repeat=repeat)
     heldout = HRFolderDataset("demo_heldout", heldout_dir, scale)
     return SRDataModule(train, [heldout], batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-                        scale=scale, patch_size=patch_size)
+                        scale=scale, patch_size=patch_size, seed=seed)

@@ -228,7 +228,7 @@ def extract_subimages(
 class SubImageDataset(HRFolderDataset):
     """Training pairs from a sub-image folder made by :func:`extract_subimages` (random crop + augmentation).
 
-    ``root`` holds ``HR/`` and ``LR_bicubic/X{scale}/``. Items as :class:`HRFolderDataset`.
+    ``root`` holds ``HR/`` and ``LR_bicubic/X{scale}/``. Items and ``decoded_cache_dir`` as :class:`HRFolderDataset`.
     """
 
     def __init__(
@@ -240,6 +240,7 @@ class SubImageDataset(HRFolderDataset):
         augment: bool = True,
         repeat: int = 1,
         hint: str = "",
+        decoded_cache_dir: str | os.PathLike | None = None,
     ):
         root = Path(root).expanduser()
         hint = hint or (
@@ -247,7 +248,7 @@ class SubImageDataset(HRFolderDataset):
             f"gansr.data.div2k.extract_subimages(<hr folder>, {root}, scale={scale})."
         )
         super().__init__(name, root / "HR", scale, patch_size, augment, None,
-                         root / "LR_bicubic" / f"X{scale}", repeat, hint)
+                         root / "LR_bicubic" / f"X{scale}", repeat, hint, decoded_cache_dir)
 
     def prepare(self) -> None:
         """As :meth:`HRFolderDataset.prepare`, but every LR sub-image must exist already: they are cut from the

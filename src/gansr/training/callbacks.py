@@ -7,10 +7,10 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.loggers import WandbLogger
 
-from gansr.data.image_io import to_uint8, write_image
+from gansr.data.image_io import write_image
 from gansr.figures import comparison_row, most_detailed_window, panel_figure
+from gansr.training.loggers import log_image
 
 
 class IterationCheckpoint(ModelCheckpoint):
@@ -30,7 +30,7 @@ class IterationCheckpoint(ModelCheckpoint):
 
 
 class ValidationImages(pl.Callback):
-    """Saves (and logs to W&B) one labelled picture per validation set and validation: the first image of the set
+    """Saves (and logs to TensorBoard/W&B) one labelled picture per validation set and validation: the first image of the set
     as HR thumbnail (crop boxed) | LR | SR | HR, the last three as the ``crop_size`` window with the most HR detail
     (:func:`gansr.figures.most_detailed_window`: the same window at every validation, so pictures of successive
     iterations compare), zoomed ``zoom`` times, with PSNR/SSIM (Y, border = scale) of the image and the crop under SR.
@@ -52,9 +52,7 @@ class ValidationImages(pl.Callback):
         path = self.out_dir / name / f"iter_{pl_module.iteration:07d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_image(path, panel)
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.log_image(key=f"val/{name}/lr_sr_hr", images=[to_uint8(panel)], step=trainer.global_step)
+        log_image(trainer.loggers, f"val/{name}/lr_sr_hr", panel, step=pl_module.iteration)
 
 
 def validation_figure(lr: torch.Tensor, sr: torch.Tensor, hr: torch.Tensor, iteration: int, set_name: str,

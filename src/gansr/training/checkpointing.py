@@ -40,9 +40,9 @@ def rng_state() -> dict[str, Any]:
     """The global random generators (torch CPU/CUDA, NumPy, Python) as tensors and plain containers, so a
     checkpoint holding them still loads with ``weights_only=True``.
 
-    Lightning restores weights, optimizers and loop counters but not these; without them a resumed run draws
-    other shuffles and random crops (the sampler seed and ``HRFolderDataset``'s crops come from torch's RNG,
-    DataLoader worker seeds too) and drifts from the uninterrupted run.
+    Lightning restores weights, optimizers and loop counters but not these; any random draw of the training step
+    (and of user code) continues from here. The training data do not depend on them: their order and crops are
+    a function of ``(data.seed, stream position)`` (``gansr.data.sampling``), restarted from the iteration counter.
     """
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     return {

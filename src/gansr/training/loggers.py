@@ -1,0 +1,96 @@
+"""Loggers that keep a run's history across resumes, and one image-logging call for every logger kind.
+
+* :class:`AppendingCSVLogger`: ``<run>/metrics.csv`` grows across resumes (Lightning's ``CSVLogger`` deletes the
+  file of the previous session). Rows that the previous session logged *after* the checkpoint it is resumed from
+  (a run killed between a checkpoint and the next one) are dropped when the resumed run writes its first row, so
+  every step appears once.
+* :func:`resumable_wandb_logger`: the W&B run id is kept in ``<run>/wandb_run_id`` and the run is opened with
+  ``resume="allow"``, so a resumed run continues the same W&B curve.
+* TensorBoard (``conf/logger/tensorboard.yaml``) needs nothing special: every session writes a new
+  ``events.out.tfevents.*`` file beside the old ones in ``<run>/tensorboard`` and TensorBoard reads them all.
+* :func:`log_image`: a validation picture to every logger that can show one (TensorBoard, W&B).
+"""
+from __future__ import annotations
+
+import csv
+import secrets
+from pathlib import Path
+from typing import Any
+
+import torch
+from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+
+from gansr.data.image_io import to_uint8
+
+__all__ = ["AppendingCSVLogger", "log_image", "resumable_wandb_logger"]
+
+WANDB_ID_FILE = "wandb_run_id"
+
+
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer without the deletion of an existing ``metrics.csv``: the first save of this session
+    keeps the rows of earlier sessions whose step is below this session's first step and appends after them."""
+
+    def __init__(self, log_dir: str) -> None:
+        super().__init__(log_dir)
+        self._merged_previous = False
+
+    def _check_log_dir_exists(self) -> None:  # Lightning's version deletes metrics.csv
+        pass
+
+    def save(self) -> None:
+        if self.metrics and not self._merged_previous:
+            self._merged_previous = True
+            self._keep_previous_rows(min(int(row["step"]) for row in self.metrics))
+        super().save()
+
+    def _keep_previous_rows(self, first_step: int) -> None:
+        """Rewrite ``metrics.csv`` with its rows of steps < ``first_step`` and remember its columns."""
+        if not self._fs.isfile(self.metrics_file_path):
+            return
+        with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+            reader = csv.DictReader(file)
+            keys = list(reader.fieldnames or [])
+            rows = [row for row in reader if row.get("step") not in (None, "") and int(float(row["step"])) < first_step]
+        self.metrics_keys = sorted(set(self.metrics_keys) | set(keys))
+        with self._fs.open(self.metrics_file_path, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=self.metrics_keys)
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+class AppendingCSVLogger(CSVLogger):
+    """``CSVLogger`` whose ``metrics.csv`` keeps the history of earlier sessions of the same run folder (see the
+    module docstring). Same arguments as Lightning's ``CSVLogger``."""
+
+    @property
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+def resumable_wandb_logger(save_dir: str, **kwargs: Any) -> WandbLogger:
+    """A ``WandbLogger`` whose run id is stored in ``<save_dir>/wandb_run_id`` (made on the first session) and opened
+    with ``resume="allow"``: every session of one run folder logs to the same W&B run. ``kwargs`` go to
+    ``WandbLogger`` (project, name, group, tags, ...)."""
+    id_file = Path(save_dir) / WANDB_ID_FILE
+    if id_file.is_file() and id_file.read_text().strip():
+        run_id = id_file.read_text().strip()
+    else:
+        run_id = secrets.token_hex(4)  # 8 characters of [0-9a-f], as W&B's own ids
+        id_file.parent.mkdir(parents=True, exist_ok=True)
+        id_file.write_text(run_id + "\n")
+    return WandbLogger(save_dir=save_dir, id=run_id, resume="allow", **kwargs)
+
+
+def log_image(loggers: list[Logger], key: str, image: torch.Tensor, step: int) -> None:
+    """Show ``image`` (``(3,H,W)`` float in [0,1]) under ``key`` at ``step`` in every logger that shows images
+    (TensorBoard, W&B); the others are skipped."""
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_image(key, image.clamp(0, 1), global_step=step, dataformats="CHW")
+        elif isinstance(logger, WandbLogger):
+            logger.log_image(key=key, images=[to_uint8(image)], step=step)
