@@ -7,6 +7,7 @@ SCALE  ?= smoke
 EVAL_ONLY ?= 0
 ESTIMATE ?= 0
 WANDB ?=
+THREADS ?= 1
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test test-fast bench clean table-mask table-fasrgan table-fasrgan-ablation table-srgan
@@ -23,8 +24,8 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP) ## create .venv and install gansr with its dependencies
 
-demo: $(STAMP) ## train a tiny FASRGAN on images shipped with scikit-image (offline, CPU, < 5 min)
-	WANDB_MODE=offline $(VENV)/bin/gansr-demo
+demo: $(STAMP) ## train a tiny FASRGAN on images shipped with scikit-image (offline, CPU, < 5 min; THREADS=1)
+	WANDB_MODE=offline $(VENV)/bin/gansr-demo --threads $(THREADS)
 
 test: $(STAMP) ## run the test suite
 	$(PY) -m pytest -q
