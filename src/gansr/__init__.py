@@ -31,9 +31,9 @@ _LAZY_EXPORTS: dict[str, str] = {
 __all__ = list(_LAZY_EXPORTS)
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real objects
-    from gansr.training.gan_module import GANModule
-    from gansr.training.psnr_module import PSNRModule
-    from gansr.training.variants import EDSRGAN, ESRGAN, FASRGAN, PESR, SRGAN, FAFsSRGAN, FsSRGAN
+    from gansr.training.gan_module import GANModule  # noqa: F401
+    from gansr.training.psnr_module import PSNRModule  # noqa: F401
+    from gansr.training.variants import EDSRGAN, ESRGAN, FASRGAN, PESR, SRGAN, FAFsSRGAN, FsSRGAN  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

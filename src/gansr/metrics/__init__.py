@@ -29,8 +29,8 @@ _LAZY_EXPORTS.update({
 })
 
 if TYPE_CHECKING:
-    from gansr.metrics.availability import DEFAULT_METRICS, available_metrics
-    from gansr.metrics.collection import LPIPS, NIQE, PI, PSNR, RMSE, SSIM, ImageMeanMetric, Ma, build_metrics
+    from gansr.metrics.availability import DEFAULT_METRICS, available_metrics  # noqa: F401
+    from gansr.metrics.collection import LPIPS, NIQE, PI, PSNR, RMSE, SSIM, ImageMeanMetric, Ma, build_metrics  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gansr.utils.weights import WEIGHT_FILES, default_cache_dir, find_shipped_niqe_params, torch_hub_checkpoints_dir
+from gansr.utils.weights import WEIGHT_FILES, find_shipped_niqe_params
 
 __all__ = ["DEFAULT_METRICS", "available_metrics", "missing_weight_files"]
 
@@ -27,8 +27,7 @@ def _present(key: str, local_path: str | os.PathLike | None, search: tuple) -> b
         return (path / spec.filename if path.is_dir() else path).is_file()
     if key == "niqe" and find_shipped_niqe_params(*search) is not None:
         return True
-    folder = torch_hub_checkpoints_dir() if spec.hub else default_cache_dir()
-    return (folder / spec.filename).is_file()
+    return (spec.folder() / spec.filename).is_file()
 
 
 def missing_weight_files(
