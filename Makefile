@@ -7,9 +7,10 @@ SCALE  ?= smoke
 EVAL_ONLY ?= 0
 ESTIMATE ?= 0
 WANDB ?=
+THREADS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast bench clean table-mask table-fasrgan table-fasrgan-ablation table-srgan
+.PHONY: help install demo weights test test-fast bench clean table-mask table-fasrgan table-fasrgan-ablation table-srgan
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_ -]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  make %-28s %s\n", $$1, $$2}'
@@ -23,8 +24,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP) ## create .venv and install gansr with its dependencies
 
-demo: $(STAMP) ## train a tiny FASRGAN on images shipped with scikit-image (offline, CPU, < 5 min)
-	WANDB_MODE=offline $(VENV)/bin/gansr-demo
+demo: $(STAMP) ## train a tiny FASRGAN on images shipped with scikit-image (offline, CPU, < 5 min; THREADS=1)
+	WANDB_MODE=offline $(VENV)/bin/gansr-demo --threads $(THREADS)
+
+weights: $(STAMP) ## download and check VGG19, AlexNet (LPIPS), NIQE and NRQM files (connected machines)
+	$(VENV)/bin/gansr-fetch-weights
 
 test: $(STAMP) ## run the test suite
 	$(PY) -m pytest -q

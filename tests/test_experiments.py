@@ -34,7 +34,7 @@ def tiny_overrides(experiment: str, hr_folder: Path, tmp_path: Path) -> list[str
         "data.num_workers=0",
         *TINY_GENERATOR[generator],
         "discriminator.num_feat=4",
-        "loss.perceptual.pretrained=false",
+        *(["loss.perceptual.pretrained=false"] if cfg.get("loss", {}).get("perceptual") else []),  # demo: no VGG
         "trainer.max_steps=2",
         "trainer.val_check_interval=2",
         "trainer.enable_progress_bar=false",

@@ -83,6 +83,8 @@ def test_niqe_conventions_are_explicit(niqe_params, baboon):
 
 def test_missing_parameter_files_name_file_and_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("GANSR_CACHE", str(tmp_path))
+    monkeypatch.delenv("GANSR_DATA", raising=False)  # no NIQE parameters shipped next to a data folder
+    monkeypatch.delenv("GANSR_SHARED_DATA", raising=False)
 
     def offline(url, dst, *args, **kwargs):
         raise urllib.error.URLError("no network in tests")

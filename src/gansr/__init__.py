@@ -3,10 +3,48 @@
 The training stages and the named GAN variants::
 
     from gansr import ESRGAN, FASRGAN, FsSRGAN, FAFsSRGAN, SRGAN, PESR, EDSRGAN, GANModule, PSNRModule
-"""
-from gansr.training.gan_module import GANModule
-from gansr.training.psnr_module import PSNRModule
-from gansr.training.variants import EDSRGAN, ESRGAN, FASRGAN, PESR, SRGAN, FAFsSRGAN, FsSRGAN
 
-__all__ = ["GANModule", "PSNRModule", "SRGAN", "ESRGAN", "FASRGAN", "FsSRGAN", "FAFsSRGAN", "PESR", "EDSRGAN"]
+``import gansr`` loads nothing heavy: each public name is imported from its module on first use (PEP 562 module
+``__getattr__``), so the command-line tools that need no Lightning (``gansr-downscale``, ``gansr-score``, ...) start
+fast. To export a new name, add it to ``_LAZY_EXPORTS`` (name -> module that defines it).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+#: public name -> the module that defines it (imported on first attribute access)
+_LAZY_EXPORTS: dict[str, str] = {
+    "GANModule": "gansr.training.gan_module",
+    "PSNRModule": "gansr.training.psnr_module",
+    "SRGAN": "gansr.training.variants",
+    "ESRGAN": "gansr.training.variants",
+    "FASRGAN": "gansr.training.variants",
+    "FsSRGAN": "gansr.training.variants",
+    "FAFsSRGAN": "gansr.training.variants",
+    "PESR": "gansr.training.variants",
+    "EDSRGAN": "gansr.training.variants",
+}
+
+__all__ = list(_LAZY_EXPORTS)
+
+if TYPE_CHECKING:  # static analysers and IDEs see the real objects
+    from gansr.training.gan_module import GANModule  # noqa: F401
+    from gansr.training.psnr_module import PSNRModule  # noqa: F401
+    from gansr.training.variants import EDSRGAN, ESRGAN, FASRGAN, PESR, SRGAN, FAFsSRGAN, FsSRGAN  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    """Import ``name`` from its module in ``_LAZY_EXPORTS`` on first access and cache it in this namespace."""
+    module_name = _LAZY_EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'gansr' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY_EXPORTS])

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from omegaconf import DictConfig
+if TYPE_CHECKING:  # omegaconf loads with the commands that compose configs, not with every --help
+    from omegaconf import DictConfig
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 

@@ -14,12 +14,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
-from gansr.data.datasets import make_lr
-from gansr.data.image_io import DatasetNotFoundError, ImageReadError, list_images, read_image, write_image
-from gansr.data.transforms import mod_crop
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -36,6 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # torch and the image code load only now, so that --help and argument errors answer at once
+    from tqdm import tqdm
+
+    from gansr.data.datasets import make_lr
+    from gansr.data.image_io import DatasetNotFoundError, ImageReadError, list_images, read_image, write_image
+    from gansr.data.transforms import mod_crop
+
     suffix = f"x{args.scale}" if args.suffix is None else args.suffix
     try:
         files = list_images(args.hr)

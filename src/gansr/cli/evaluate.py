@@ -1,12 +1,19 @@
 """``gansr-eval``: score a generator file (or MATLAB-exact bicubic) on benchmark sets and write a table.
 
-    gansr-eval checkpoint=outputs/esrgan/run/generator.pth sets=[Set5,Set14,BSD100]
+    gansr-eval checkpoint=outputs/esrgan/run/generator.pth sets=[Set5,Set14,BSD100] paths.data_dir=../shared/data
     gansr-eval sets=[Set5] metrics=[psnr_y,ssim_y]                      # the Bicubic row
     gansr-eval root=../shared/data sets=[Urban100] folders={Urban100:Urban100_subset}
+
+The sets are read from ``root`` (default ``paths.data_dir``: ``$GANSR_DATA``, else ``./datasets``). With
+``metrics=null`` (the default) every metric of ``psnr_y, ssim_y, lpips, niqe, ma, pi`` whose weight files exist is
+scored and one line names the others; NIQE finds the official parameters shipped next to the data
+(``<root>/metrics/niqe/modelparameters.mat``). A missing set or a missing weight file of a named metric stops with
+one line.
 """
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 
 import hydra
@@ -16,8 +23,11 @@ from omegaconf import DictConfig
 from gansr.archs.bicubic import BicubicUpsampler
 from gansr.cli import CONF_DIR
 from gansr.data.benchmarks import benchmark_dataset
+from gansr.data.image_io import DatasetNotFoundError
 from gansr.evaluation import evaluate_upscaler, write_table
 from gansr.inference import load_generator_file, tiled_upscale
+from gansr.metrics.availability import DEFAULT_METRICS, available_metrics
+from gansr.utils.weights import MissingWeightError, find_shipped_niqe_params
 
 
 def build_upscaler(cfg: DictConfig, device: str) -> tuple[torch.nn.Module, str]:
@@ -36,13 +46,19 @@ def evaluate(cfg: DictConfig) -> list[dict[str, object]]:
     upscaler, method = build_upscaler(cfg, device)
     upscale = functools.partial(tiled_upscale, upscaler.eval(), scale=cfg.scale, tile=cfg.tile, overlap=cfg.tile_overlap)
     out_dir = Path(cfg.out_dir)
+    niqe_params = cfg.niqe_params or find_shipped_niqe_params(cfg.root)
+    metric_names = list(cfg.metrics) if cfg.metrics is not None else None
+    if metric_names is None:
+        metric_names, note = available_metrics(DEFAULT_METRICS, niqe_params_path=niqe_params, search=(cfg.root,))
+        if note:
+            print(f"gansr-eval: {note}", file=sys.stderr)
     rows = []
     for name in cfg.sets:
         dataset = benchmark_dataset(name, cfg.root, scale=cfg.scale, mod=cfg.mod, cache_dir=Path(cfg.paths.cache_dir),
                                     folder=cfg.folders.get(name))
         dataset.prepare()
-        scores = evaluate_upscaler(upscale, dataset, cfg.metrics, crop_border=cfg.crop_border, lpips_version=cfg.lpips_version,
-                                   round_y=cfg.round_y, niqe_params_path=cfg.niqe_params, device=device, save_dir=out_dir / dataset.name if cfg.save_images else None)
+        scores = evaluate_upscaler(upscale, dataset, metric_names, crop_border=cfg.crop_border, lpips_version=cfg.lpips_version,
+                                   round_y=cfg.round_y, niqe_params_path=niqe_params, device=device, save_dir=out_dir / dataset.name if cfg.save_images else None)
         rows.append({"method": method, "set": dataset.name, "images": len(dataset), **scores})
     table = write_table(rows, out_dir / "results.md", out_dir / "results.csv", title=f"{method}, x{cfg.scale}")
     print(table)
@@ -62,7 +78,10 @@ def log_table_to_wandb(rows: list[dict[str, object]], cfg: DictConfig) -> None:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="eval", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    evaluate(cfg)
+    try:
+        evaluate(cfg)
+    except (DatasetNotFoundError, MissingWeightError) as err:
+        raise SystemExit(f"gansr-eval: error: {err}") from None
 
 
 if __name__ == "__main__":

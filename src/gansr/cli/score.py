@@ -20,7 +20,10 @@ sqrt(mean MSE) (PIRM 2018). JSON: ``{"metrics": {name: mean}, "images": [{"name"
 
 Weights: LPIPS needs torchvision's ``alexnet-owt-7be5be79.pth`` in the torch hub checkpoints folder; NIQE/Ma/PI need
 ``niqe_modelparameters.mat`` / ``NRQM_model.mat`` in ``$GANSR_CACHE`` (default ``~/.cache/gansr/weights``) or the files
-given with ``--niqe-params`` / ``--ma-params``; offline, a missing file stops the run with its name and folder.
+given with ``--niqe-params`` / ``--ma-params``; NIQE also finds the official ``metrics/niqe/modelparameters.mat``
+shipped next to the ``--hr`` data. Without ``--metrics``, the metrics whose files are missing are left out (one line
+says which); a metric named in ``--metrics`` whose file is missing stops the run with its name, the URL tried and the
+folder. ``gansr-fetch-weights`` fetches every file on a connected machine.
 """
 from __future__ import annotations
 
@@ -34,8 +37,7 @@ from pathlib import Path
 import torch
 
 from gansr.data.image_io import ImageReadError, list_images, read_image, to_tensor
-from gansr.metrics import build_metrics
-from gansr.utils.weights import MissingWeightError
+from gansr.utils.weights import MissingWeightError, find_shipped_niqe_params
 
 _SEPARATOR = re.compile(r"[_\-. ]|[xX]\d")
 
@@ -119,7 +121,15 @@ def _format_table(rows: list[dict[str, object]], means: dict[str, float], names:
 
 def score_folders(args: argparse.Namespace) -> dict[str, object]:
     """Score the SR folder against the HR folder; returns the JSON document."""
-    names = [n.strip() for n in args.metrics.split(",") if n.strip()]
+    from gansr.metrics import DEFAULT_METRICS, available_metrics, build_metrics  # torchmetrics: seconds to import
+
+    niqe_params = args.niqe_params or find_shipped_niqe_params(args.hr)
+    if args.metrics is None:
+        names, note = available_metrics(DEFAULT_METRICS, niqe_params_path=niqe_params, ma_params_path=args.ma_params)
+        if note:
+            print(f"gansr-score: {note}", file=sys.stderr)
+    else:
+        names = [n.strip() for n in args.metrics.split(",") if n.strip()]
     pairs, unmatched_sr, unmatched_hr = match_files(list_images(args.sr), list_images(args.hr))
     if not pairs:
         raise ValueError(f"no SR file in {args.sr} matches an HR file in {args.hr} (matching by file stem, see --help)")
@@ -127,7 +137,7 @@ def score_folders(args: argparse.Namespace) -> dict[str, object]:
         print(f"warning: unmatched SR files: {[p.name for p in unmatched_sr]}; HR files without SR: "
               f"{[p.name for p in unmatched_hr]}", file=sys.stderr)
     metrics = build_metrics(names, crop_border=args.crop_border, lpips_version=args.lpips_version,
-                            nr_crop_border=args.nr_crop_border, niqe_params_path=args.niqe_params,
+                            nr_crop_border=args.nr_crop_border, niqe_params_path=niqe_params,
                             ma_params_path=args.ma_params, round_y=args.round_y)
     rows: list[dict[str, object]] = []
     for sr_path, hr_path in pairs:
@@ -149,9 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sr", required=True, type=Path, help="folder of super-resolved images")
     parser.add_argument("--hr", required=True, type=Path, help="folder of ground-truth HR images")
     parser.add_argument("--scale", type=int, default=4, help="SR scale factor (default: %(default)s)")
-    parser.add_argument("--metrics", default="psnr_y,ssim_y",
-                        help="comma-separated: psnr_y,ssim_y,psnr_rgb,ssim_rgb,rmse,lpips,niqe,ma,pi "
-                             "(default: %(default)s)")
+    parser.add_argument("--metrics", default=None,
+                        help="comma-separated: psnr_y,ssim_y,psnr_rgb,ssim_rgb,rmse,lpips,niqe,ma,pi (default: those "
+                             "of psnr_y,ssim_y,lpips,niqe,ma,pi whose weight files exist; one line names the others)")
     parser.add_argument("--crop-border", type=int, default=None,
                         help="border shaved by PSNR/SSIM/RMSE (default: the scale)")
     parser.add_argument("--nr-crop-border", type=int, default=0,
@@ -162,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="PSNR/SSIM on the rounded Y of MATLAB rgb2ycbcr(uint8), the convention of the RCAN/EDSR-era "
                              "scripts behind the published Bicubic/EDSR/RCAN rows (default: unrounded, as BasicSR/FASRGAN)")
     parser.add_argument("--niqe-params", type=Path, default=None,
-                        help="NIQE modelparameters.mat (default: niqe_modelparameters.mat in $GANSR_CACHE)")
+                        help="NIQE modelparameters.mat (default: metrics/niqe/modelparameters.mat shipped next to the "
+                             "--hr data, e.g. ../shared/data, else niqe_modelparameters.mat in $GANSR_CACHE)")
     parser.add_argument("--ma-params", type=Path, default=None,
                         help="Ma et al. NRQM_model.mat (default: NRQM_model.mat in $GANSR_CACHE)")
     parser.add_argument("--out", type=Path, default=None, help="write the scores as JSON to this file")

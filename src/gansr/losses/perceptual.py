@@ -6,7 +6,8 @@ Inputs are [0,1] RGB, normalised with the ImageNet mean/std before VGG, which is
 [0,1] data and what PESR/EDSR's MeanShift does on [0,255] data, so the loss weights carry over unchanged.
 
 Weights: torchvision ``VGG19_Weights.IMAGENET1K_V1`` (``vgg19-dcbb9e9d.pth``), looked for at ``weights_path``
-or in ``torch.hub.get_dir()/checkpoints``, downloaded if missing, else ``MissingWeightError``.
+or in ``torch.hub.get_dir()/checkpoints``, downloaded (announced) if missing, else ``MissingWeightError``;
+``gansr-fetch-weights`` fetches it up front.
 """
 
 from __future__ import annotations
@@ -17,16 +18,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models import VGG19_Weights
 from torchvision.models.vgg import cfgs, make_layers
 
-from gansr.utils.weights import MissingWeightError, fetch_weight, torch_hub_checkpoints_dir
+from gansr.utils.weights import WEIGHT_FILES, MissingWeightError, fetch_weight, torch_hub_checkpoints_dir
 
 log = logging.getLogger(__name__)
 
-VGG19_URL = VGG19_Weights.IMAGENET1K_V1.url  # https://download.pytorch.org/models/vgg19-dcbb9e9d.pth
-VGG19_FILE = VGG19_URL.rsplit("/", 1)[-1]
-VGG19_SHA256_PREFIX = VGG19_FILE.rsplit("-", 1)[-1].split(".")[0]  # torchvision/torch.hub naming: "dcbb9e9d"
+VGG19_URL = WEIGHT_FILES["vgg19"].url  # torchvision VGG19_Weights.IMAGENET1K_V1 (tested equal)
+VGG19_FILE = WEIGHT_FILES["vgg19"].filename
+VGG19_SHA256_PREFIX = WEIGHT_FILES["vgg19"].sha256  # torchvision/torch.hub naming: "dcbb9e9d"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SRGAN_FEATURE_SCALE = 1 / 12.75  # SRGAN Sec. 3.2: "VGG feature maps were rescaled by a factor of 1/12.75"
@@ -81,7 +81,8 @@ def load_vgg19_state_dict(weights_path: str | Path | None = None) -> dict[str, t
         )
     except MissingWeightError as err:
         raise MissingWeightError(
-            f"{err}; or set loss.perceptual.pretrained=false to use a randomly initialised VGG (tests only)"
+            f"{err}; or set loss.perceptual.pretrained=false to use a randomly initialised VGG (tests only)",
+            path=err.path, url=err.url, reason=err.reason,
         ) from None
     return torch.load(path, map_location="cpu", weights_only=True)
 

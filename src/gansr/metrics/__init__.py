@@ -10,19 +10,37 @@ and torchmetrics classes that average them over a dataset (DDP-correct)::
     from gansr.metrics import build_metrics
     metrics = build_metrics(["psnr_y", "ssim_y", "lpips"], crop_border=4, lpips_version="0.1")
 """
-from gansr.metrics.collection import (
-    LPIPS,
-    NIQE,
-    PI,
-    PSNR,
-    RMSE,
-    SSIM,
-    ImageMeanMetric,
-    Ma,
-    build_metrics,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from gansr.metrics.color import rgb2y
 from gansr.metrics.psnr_ssim import psnr, quantize, rmse, ssim
+
+# The dataset-level classes need torchmetrics (seconds to import): loaded on first use (PEP 562).
+_LAZY_EXPORTS = {
+    name: "gansr.metrics.collection"
+    for name in ("LPIPS", "NIQE", "PI", "PSNR", "RMSE", "SSIM", "ImageMeanMetric", "Ma", "build_metrics")
+}
+_LAZY_EXPORTS.update({
+    "available_metrics": "gansr.metrics.availability",
+    "DEFAULT_METRICS": "gansr.metrics.availability",
+})
+
+if TYPE_CHECKING:
+    from gansr.metrics.availability import DEFAULT_METRICS, available_metrics  # noqa: F401
+    from gansr.metrics.collection import LPIPS, NIQE, PI, PSNR, RMSE, SSIM, ImageMeanMetric, Ma, build_metrics  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY_EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'gansr.metrics' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "LPIPS",
@@ -34,6 +52,8 @@ __all__ = [
     "ImageMeanMetric",
     "Ma",
     "build_metrics",
+    "available_metrics",
+    "DEFAULT_METRICS",
     "psnr",
     "quantize",
     "rgb2y",

@@ -8,7 +8,7 @@ Weights:
   * linear layers ``lpips/weights/v{version}/alex.pth`` ship inside the ``lpips`` wheel;
   * the AlexNet trunk is torchvision's ImageNet ``alexnet-owt-7be5be79.pth``, looked for in
     :func:`gansr.utils.weights.torch_hub_checkpoints_dir` (where torchvision keeps it) and downloaded from
-    ``download.pytorch.org`` when missing; offline this raises :class:`~gansr.utils.weights.MissingWeightError`.
+    ``download.pytorch.org`` when missing (announced; ``gansr-fetch-weights`` fetches it up front); offline this raises :class:`~gansr.utils.weights.MissingWeightError`.
     ``pretrained_backbone=False`` keeps a random trunk (tests, demos): the numbers are then meaningless.
 """
 from __future__ import annotations
@@ -17,11 +17,11 @@ import os
 import warnings
 from pathlib import Path
 
-import lpips
 import torch
 from torch import Tensor, nn
 
 from gansr.utils.weights import (
+    WEIGHT_FILES,
     MissingWeightError,
     fetch_weight,
     torch_hub_checkpoints_dir,
@@ -29,14 +29,16 @@ from gansr.utils.weights import (
 
 __all__ = ["ALEXNET_FILE", "ALEXNET_URL", "LPIPSDistance", "lpips_linear_weights_path"]
 
-ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
-ALEXNET_URL = f"https://download.pytorch.org/models/{ALEXNET_FILE}"
-ALEXNET_SHA256_PREFIX = "7be5be79"  # torchvision file names carry the first 8 hex digits of the sha256
+ALEXNET_FILE = WEIGHT_FILES["alexnet"].filename
+ALEXNET_URL = WEIGHT_FILES["alexnet"].url
+ALEXNET_SHA256_PREFIX = WEIGHT_FILES["alexnet"].sha256  # torchvision names carry the first 8 hex digits of the sha256
 VERSIONS = ("0.0", "0.1")
 
 
 def lpips_linear_weights_path(version: str) -> Path:
     """The linear-layer weights shipped with the ``lpips`` package for AlexNet and ``version``."""
+    import lpips  # imported where used: ``import gansr.metrics`` stays light
+
     return Path(lpips.__file__).parent / "weights" / f"v{version}" / "alex.pth"
 
 
@@ -60,6 +62,8 @@ class LPIPSDistance(nn.Module):
         if version not in VERSIONS:
             raise ValueError(f"LPIPS version must be one of {VERSIONS}, got {version!r}")
         self.version = version
+        import lpips
+
         # pnet_rand=True: build AlexNet without torchvision's own download; pretrained=False: load the linear
         # layers below with weights_only=True instead of lpips' plain torch.load.
         with warnings.catch_warnings():  # lpips still calls torchvision's deprecated alexnet(pretrained=False)
@@ -72,7 +76,8 @@ class LPIPSDistance(nn.Module):
                 path = fetch_weight(ALEXNET_FILE, ALEXNET_URL, sha256=ALEXNET_SHA256_PREFIX,
                                     cache_dir=torch_hub_checkpoints_dir(), local_path=backbone_path)
             except MissingWeightError as err:
-                raise MissingWeightError(f"LPIPS: {err}; or drop lpips from the metrics") from None
+                raise MissingWeightError(f"LPIPS: {err}; or drop lpips from the metrics", path=err.path, url=err.url,
+                                         reason=err.reason) from None
             self._load_alexnet(path)
         self.net.requires_grad_(False)
         self.net.eval()

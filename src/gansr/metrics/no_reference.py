@@ -13,9 +13,11 @@ Conventions (PIRM / FASRGAN ``Test_scripts/PI``, METHODS.md 1.8): MATLAB Y chann
 (``round_y=True``), ``crop_border`` pixels shaved per side (PIRM used 4, FASRGAN's script 0).
 
 Parameter files are found with :func:`gansr.utils.weights.fetch_weight` in :func:`~gansr.utils.weights.default_cache_dir`
-(``$GANSR_CACHE``) and downloaded from pyiqa's weight store when missing (``NIQE_PARAMS_URL``, ``MA_PARAMS_URL``);
-offline, a :class:`~gansr.utils.weights.MissingWeightError` names the file and the folder. The official NIQE file is
-also staged at ``../shared/data/metrics/niqe/modelparameters.mat`` (pass it as ``path``).
+(``$GANSR_CACHE``) and downloaded (announced) from pyiqa's weight store when missing (``NIQE_PARAMS_URL``,
+``MA_PARAMS_URL``); offline, a :class:`~gansr.utils.weights.MissingWeightError` names the file, the folder and the URL
+tried. The official NIQE file shipped with a data folder (``../shared/data/metrics/niqe/modelparameters.mat``) is
+found without ``path`` when ``$GANSR_DATA``/``$GANSR_SHARED_DATA`` point there; the CLIs also look next to the folders
+they are given (:func:`~gansr.utils.weights.find_shipped_niqe_params`).
 """
 from __future__ import annotations
 
@@ -23,14 +25,11 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.io
 import torch
-from pyiqa.archs.niqe_arch import niqe as _pyiqa_niqe
-from pyiqa.archs.nrqm_arch import nrqm as _pyiqa_nrqm
 from torch import Tensor
 
 from gansr.metrics.color import rgb2y
-from gansr.utils.weights import fetch_weight
+from gansr.utils.weights import WEIGHT_FILES, fetch_weight, find_shipped_niqe_params
 
 __all__ = [
     "MA_PARAMS_FILE",
@@ -46,11 +45,10 @@ __all__ = [
     "perceptual_index",
 ]
 
-_PYIQA_STORE = "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main"
-NIQE_PARAMS_FILE = "niqe_modelparameters.mat"
-NIQE_PARAMS_URL = f"{_PYIQA_STORE}/{NIQE_PARAMS_FILE}"
-MA_PARAMS_FILE = "NRQM_model.mat"
-MA_PARAMS_URL = f"{_PYIQA_STORE}/{MA_PARAMS_FILE}"
+NIQE_PARAMS_FILE = WEIGHT_FILES["niqe"].filename
+NIQE_PARAMS_URL = WEIGHT_FILES["niqe"].url
+MA_PARAMS_FILE = WEIGHT_FILES["nrqm"].filename
+MA_PARAMS_URL = WEIGHT_FILES["nrqm"].url
 NIQE_BLOCK = 96
 
 
@@ -72,7 +70,12 @@ class MaParams:
 
 
 def load_niqe_params(path: str | os.PathLike | None = None) -> NIQEParams:
-    """Read ``mu_prisparam`` / ``cov_prisparam`` from ``path`` or the cache (download when missing)."""
+    """Read ``mu_prisparam`` / ``cov_prisparam`` from ``path``, else from the official file shipped with the data
+    (:func:`~gansr.utils.weights.find_shipped_niqe_params`: ``$GANSR_DATA``, ``$GANSR_SHARED_DATA``), else from the
+    cache (an announced download when missing)."""
+    import scipy.io
+
+    path = path if path is not None else find_shipped_niqe_params()
     mat = scipy.io.loadmat(fetch_weight(NIQE_PARAMS_FILE, NIQE_PARAMS_URL, local_path=path))
     return NIQEParams(
         mu=torch.from_numpy(np.ravel(mat["mu_prisparam"]).astype(np.float64)),
@@ -83,6 +86,8 @@ def load_niqe_params(path: str | os.PathLike | None = None) -> NIQEParams:
 def load_ma_params(path: str | os.PathLike | None = None) -> MaParams:
     """Read pyiqa's ``NRQM_model.mat`` (struct ``model`` with ``linear`` and a 1x3 cell ``rf`` of forests whose fields
     0, 1, 4, 5, 6 are left child, right child, threshold, prediction, split feature; as in ``pyiqa.archs.nrqm_arch``)."""
+    import scipy.io
+
     model = scipy.io.loadmat(fetch_weight(MA_PARAMS_FILE, MA_PARAMS_URL, local_path=path))["model"]
     forests = tuple(
         tuple(model["rf"][0, 0][0, i][0, 0][field] for field in (0, 1, 4, 5, 6)) for i in range(3)
@@ -120,6 +125,8 @@ def niqe(
     batch = y.shape[0]
     mu = params.mu.to(y).expand(batch, -1)
     cov = params.cov.to(y).expand(batch, -1, -1)
+    from pyiqa.archs.niqe_arch import niqe as _pyiqa_niqe  # pyiqa is imported where used (seconds to import)
+
     return _pyiqa_niqe(y, mu, cov, NIQE_BLOCK, NIQE_BLOCK).reshape(batch)
 
 
@@ -128,6 +135,8 @@ def ma(img: Tensor, params: MaParams, *, crop_border: int = 0, y_channel: bool =
 
     The random forests run on the CPU (pyiqa); images should be at least 48x48 after cropping.
     """
+    from pyiqa.archs.nrqm_arch import nrqm as _pyiqa_nrqm
+
     y = _luma(img, crop_border, y_channel, round_y)
     scores = _pyiqa_nrqm(y, params.linear, [list(forest) for forest in params.forests])
     return scores.reshape(y.shape[0]).to(device=img.device, dtype=torch.float64)
