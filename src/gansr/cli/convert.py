@@ -34,7 +34,12 @@ from torch import nn
 
 from gansr.archs.shared_extractor import SharedExtractor
 from gansr.cli import CONF_DIR
-from gansr.inference import RunConfigNotFoundError, generator_file_from_checkpoint, generator_from_state, run_generator_config
+from gansr.inference import (
+    RunConfigNotFoundError,
+    generator_file_from_checkpoint,
+    generator_from_state,
+    run_generator_config,
+)
 from gansr.utils.checkpoint import detect_scheme, extract_state_dict, from_gansr_keys, load_generator_weights, safe_load
 from gansr.utils.output_paths import check_writable_file, save_weights
 from gansr.utils.safe_config import build_architecture
