@@ -152,8 +152,21 @@ def test_output_folder_that_is_a_file_or_a_file_that_is_a_folder(tmp_path):
     from gansr.utils.output_paths import OutputNotWritableError, check_writable_file, check_writable_folder
 
     (tmp_path / "f").write_text("x")
-    with pytest.raises(OutputNotWritableError, match="a file of that name"):
+    with pytest.raises(OutputNotWritableError, match="is a file, not a folder"):
         check_writable_folder(tmp_path / "f")
-    with pytest.raises(OutputNotWritableError, match="it is a folder"):
+    with pytest.raises(OutputNotWritableError, match="is a folder; give a file name"):
         check_writable_file(tmp_path)
     assert check_writable_folder(tmp_path / "new" / "sub").is_dir() and not list((tmp_path / "new" / "sub").iterdir())
+
+
+@pytest.mark.parametrize("command", ["convert", "interpolate"])
+def test_weight_writer_commands_print_one_line_not_a_traceback(command, tmp_path, monkeypatch):
+    from gansr.cli import convert, interpolate
+
+    missing = str(tmp_path / "missing.pth")
+    argv = {"convert": ["--checkpoint", missing, "--arch", "rrdbnet"],
+            "interpolate": ["--a", missing, "--b", missing, "--alpha", "0.5"]}[command]
+    monkeypatch.setattr("sys.argv", [f"gansr-{command}", *argv, "--out", str(tmp_path / "G.pth")])
+    with pytest.raises(SystemExit) as info:
+        {"convert": convert.cli, "interpolate": interpolate.cli}[command]()
+    assert str(info.value) == f"gansr-{command}: error: checkpoint not found: {missing}"

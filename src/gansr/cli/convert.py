@@ -166,5 +166,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.checkpoint} ({source} keys) -> {args.out} ({args.scheme}): {parts}")
 
 
+def cli() -> None:
+    """The ``gansr-convert`` console command: :func:`main`, with its errors as one line each instead of a traceback."""
+    try:
+        main()
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:  # incl. mismatched/unsafe weights
+        raise SystemExit(f"gansr-convert: error: {err.args[0] if isinstance(err, KeyError) else err}") from None
+
+
 if __name__ == "__main__":
-    main()
+    cli()

@@ -88,5 +88,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.out}: (1 - {args.alpha}) * {args.a} + {args.alpha} * {args.b}, {kind}")
 
 
+def cli() -> None:
+    """The ``gansr-interpolate`` console command: :func:`main`, with its errors as one line each instead of a traceback."""
+    try:
+        main()
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:  # incl. mismatched/unsafe weights
+        raise SystemExit(f"gansr-interpolate: error: {err.args[0] if isinstance(err, KeyError) else err}") from None
+
+
 if __name__ == "__main__":
-    main()
+    cli()

@@ -20,6 +20,19 @@ class OutputNotWritableError(OSError):
         return self.args[0]
 
 
+def _cannot_write_in(folder: Path) -> str | None:
+    """Why no file can be written in ``folder`` (created with its parents if missing), or None when one can."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".gansr-write-test-"):
+            pass
+    except OSError as err:
+        if isinstance(err, (FileExistsError, NotADirectoryError)) or (folder.exists() and not folder.is_dir()):
+            return f"{folder} or one of its parents is a file, not a folder"
+        return f"{folder}: {err.strerror or type(err).__name__}"
+    return None
+
+
 def check_writable_folder(folder: str | os.PathLike, what: str = "output folder") -> Path:
     """Create ``folder`` (with parents) and prove a file can be written in it.
 
@@ -27,15 +40,9 @@ def check_writable_folder(folder: str | os.PathLike, what: str = "output folder"
         OutputNotWritableError: naming ``what``, the folder and the operating system's reason.
     """
     folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".gansr-write-test-"):
-            pass
-    except OSError as err:
-        reason = err.strerror or type(err).__name__
-        if isinstance(err, FileExistsError) or (folder.exists() and not folder.is_dir()):
-            reason = "a file of that name (or of a parent folder's name) exists"
-        raise OutputNotWritableError(f"cannot write to the {what} {folder}: {reason}; choose another location") from None
+    reason = _cannot_write_in(folder)
+    if reason:
+        raise OutputNotWritableError(f"cannot write to the {what} {folder}: {reason}; choose another location")
     return folder
 
 
@@ -47,12 +54,9 @@ def check_writable_file(path: str | os.PathLike, what: str = "output file") -> P
         OutputNotWritableError: naming ``what``, the path and the reason.
     """
     path = Path(path)
-    if path.is_dir():
-        raise OutputNotWritableError(f"cannot write the {what} {path}: it is a folder; give a file name")
-    try:
-        check_writable_folder(path.parent, what=f"folder of the {what}")
-    except OutputNotWritableError as err:
-        raise OutputNotWritableError(f"cannot write the {what} {path}: {err}") from None
+    reason = f"{path} is a folder; give a file name" if path.is_dir() else _cannot_write_in(path.parent)
+    if reason:
+        raise OutputNotWritableError(f"cannot write the {what} {path}: {reason}; choose another location")
     return path
 
 
