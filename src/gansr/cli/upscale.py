@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def output_paths(files: list[Path], out_dir: Path) -> dict[Path, Path]:
+def plan_outputs(files: list[Path], out_dir: Path) -> dict[Path, Path]:
     """``{input: <out_dir>/<stem>.png}``.
 
     Raises:
@@ -85,6 +85,16 @@ def output_paths(files: list[Path], out_dir: Path) -> dict[Path, Path]:
     return outputs
 
 
+def upscale_file(path: Path, out: Path, upscaler: torch.nn.Module, scale: int, args: argparse.Namespace) -> None:
+    """Read ``path``, up-scale it (tiled as ``args`` say) and write ``out``; nothing of it outlives the call, so a
+    folder's peak memory is that of its largest image."""
+    lr = to_tensor(read_image(path))[None].to(args.device)
+    tiles = tile_count(lr.shape[-2], lr.shape[-1], args.tile)
+    with tqdm(total=tiles, desc=path.name, unit="tile", leave=False, disable=tiles == 1) as bar:
+        sr = upscale_to_image(upscaler, lr, scale, args.tile, args.tile_overlap, on_tile=bar.update)
+    write_image(out, sr)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.generator == "bicubic" and args.scale is None:
@@ -93,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         files = [source] if source.is_file() else list_images(source)
         out_dir = check_writable_folder(args.output, "--output folder")
-        outputs = output_paths(files, out_dir)
+        outputs = plan_outputs(files, out_dir)
         generator = load_generator(args.checkpoint, use_ema=not args.no_ema) if args.checkpoint else None
         upscaler, scale = resolve_upscaler(generator, args.scale)
     except (OSError, ValueError, TypeError, RuntimeError) as err:  # incl. Unsafe*Error, DatasetNotFoundError
@@ -102,11 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     failures: list[str] = []
     for path in tqdm(files, desc="images", unit="img"):
         try:
-            lr = to_tensor(read_image(path))[None].to(args.device)
-            tiles = tile_count(lr.shape[-2], lr.shape[-1], args.tile)
-            with tqdm(total=tiles, desc=path.name, unit="tile", leave=False, disable=tiles == 1) as bar:
-                sr = upscale_to_image(upscaler, lr, scale, args.tile, args.tile_overlap, on_tile=bar.update)
-            write_image(outputs[path], sr)
+            upscale_file(path, outputs[path], upscaler, scale, args)
         except (OSError, RuntimeError, ValueError) as err:  # unreadable image, out of memory, write failure
             failures.append(f"{path}: {err}")
             tqdm.write(f"gansr-upscale: skipped {path}: {err}")
