@@ -119,3 +119,54 @@ def test_resume_from_a_checkpoint_with_code_is_refused(tmp_path):
         train(cfg)
     assert not marker.exists()
     assert not (tmp_path / "run" / "generator.pth").exists()
+
+
+# outputs that cannot be written fail first, naming the path (issue 13 item 11)
+@pytest.mark.parametrize("command", ["convert", "interpolate"])
+def test_weight_writers_check_out_before_reading(command, tmp_path):
+    from gansr.cli import convert, interpolate
+    from gansr.utils.output_paths import OutputNotWritableError
+
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file where a folder is needed")
+    out = blocker / "G.pth"
+    missing = str(tmp_path / "missing.pth")  # read only after the --out check: its error must not come first
+    argv = {"convert": ["--checkpoint", missing, "--arch", "rrdbnet", "--out", str(out)],
+            "interpolate": ["--a", missing, "--b", missing, "--alpha", "0.5", "--out", str(out)]}[command]
+    with pytest.raises(OutputNotWritableError, match=re.escape(str(out))):
+        {"convert": convert.main, "interpolate": interpolate.main}[command](argv)
+
+
+def test_save_weights_names_the_path(tmp_path, monkeypatch):
+    from gansr.utils.output_paths import OutputNotWritableError, save_weights
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:747] . open file failed")
+
+    monkeypatch.setattr(torch, "save", fail)
+    with pytest.raises(OutputNotWritableError, match=re.escape(str(tmp_path / "G.pth"))):
+        save_weights({}, tmp_path / "G.pth")
+
+
+def test_output_folder_that_is_a_file_or_a_file_that_is_a_folder(tmp_path):
+    from gansr.utils.output_paths import OutputNotWritableError, check_writable_file, check_writable_folder
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(OutputNotWritableError, match="is a file, not a folder"):
+        check_writable_folder(tmp_path / "f")
+    with pytest.raises(OutputNotWritableError, match="is a folder; give a file name"):
+        check_writable_file(tmp_path)
+    assert check_writable_folder(tmp_path / "new" / "sub").is_dir() and not list((tmp_path / "new" / "sub").iterdir())
+
+
+@pytest.mark.parametrize("command", ["convert", "interpolate"])
+def test_weight_writer_commands_print_one_line_not_a_traceback(command, tmp_path, monkeypatch):
+    from gansr.cli import convert, interpolate
+
+    missing = str(tmp_path / "missing.pth")
+    argv = {"convert": ["--checkpoint", missing, "--arch", "rrdbnet"],
+            "interpolate": ["--a", missing, "--b", missing, "--alpha", "0.5"]}[command]
+    monkeypatch.setattr("sys.argv", [f"gansr-{command}", *argv, "--out", str(tmp_path / "G.pth")])
+    with pytest.raises(SystemExit) as info:
+        {"convert": convert.cli, "interpolate": interpolate.cli}[command]()
+    assert str(info.value) == f"gansr-{command}: error: checkpoint not found: {missing}"

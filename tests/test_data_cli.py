@@ -83,3 +83,26 @@ def test_help(module, capsys):
     with pytest.raises(SystemExit) as info:
         module.main(["--help"])
     assert info.value.code == 0 and "usage" in capsys.readouterr().out
+
+
+def test_check_data_tree_without_images_fails(tmp_path, capsys):
+    (tmp_path / "ds" / "notes").mkdir(parents=True)
+    (tmp_path / "ds" / "notes" / "readme.txt").write_text("no pictures here")
+    assert check_data.main([str(tmp_path / "ds")]) == 1
+    out = capsys.readouterr().out
+    assert "no images found" in out and "OK" not in out
+
+
+def test_check_data_on_a_file_says_it_is_a_file(tmp_path, capsys):
+    _save(tmp_path / "a.png", _rgb(64, 64))
+    assert check_data.main([str(tmp_path / "a.png")]) == 1
+    out = capsys.readouterr().out
+    assert "is a file, not a folder" in out and "does not exist" not in out
+
+
+@pytest.mark.parametrize("option", [["--scale", "0"], ["--scale", "-4"], ["--patch-size", "-1"]])
+def test_check_data_bad_numbers_are_clear_usage_errors(option, tmp_path, capsys):
+    _save(tmp_path / "HR" / "a.png", _rgb(64, 64))
+    with pytest.raises(SystemExit) as info:
+        check_data.main([str(tmp_path), *option])
+    assert info.value.code == 2 and f"{option[0]}: must be an integer >=" in capsys.readouterr().err

@@ -58,7 +58,8 @@ def test_end_to_end_json(folders, shared_data, tmp_path, capsys):
     assert "mean" in captured.out and "psnr_y" in captured.out
 
     doc = json.loads(out.read_text())
-    assert set(doc) == {"metrics", "images", "conventions"}
+    assert set(doc) == {"metrics", "images", "matching", "conventions"}
+    assert doc["matching"] == {"scored": 2, "hr_files": 2, "unmatched_hr": [], "unmatched_sr": ["unrelated.png"]}
     assert [(i["name"], i["hr"]) for i in doc["images"]] == [("baby_x4_SR.png", "baby.png"), ("bird_x4_SR.png", "bird.png")]
     assert doc["conventions"]["crop_border"] == 4 and doc["conventions"]["no_reference"]["crop_border"] == 0
     for name in ("psnr_y", "ssim_y", "niqe"):
@@ -117,3 +118,41 @@ def test_help(capsys):
         main(["--help"])
     assert info.value.code == 0
     assert "longest prefix" in capsys.readouterr().out
+
+
+@pytest.fixture
+def five_hr_three_sr(tmp_path):
+    """Five random 32x32 HR images a..e and SR images for a, b, c only (exact copies)."""
+    hr_dir, sr_dir = tmp_path / "hr", tmp_path / "sr"
+    rng = np.random.default_rng(0)
+    for name in "abcde":
+        arr = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        write_image(hr_dir / f"{name}.png", arr)
+        if name in "abc":
+            write_image(sr_dir / f"{name}_SR.png", np.clip(arr.astype(int) + 3, 0, 255).astype(np.uint8))
+    return sr_dir, hr_dir
+
+
+def test_partial_sr_folder_fails_unless_allowed(five_hr_three_sr, tmp_path, capsys):
+    sr_dir, hr_dir = five_hr_three_sr
+    out = tmp_path / "scores.json"
+    args = ["--sr", str(sr_dir), "--hr", str(hr_dir), "--metrics", "psnr_rgb", "--out", str(out)]
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    message = str(info.value)
+    assert "2 of 5 HR file(s)" in message and "d.png" in message and "e.png" in message and "--allow-partial" in message
+    assert not out.exists()
+    main([*args, "--allow-partial"])
+    doc = json.loads(out.read_text())
+    assert doc["matching"] == {"scored": 3, "hr_files": 5, "unmatched_hr": ["d.png", "e.png"], "unmatched_sr": []}
+    assert len(doc["images"]) == 3
+
+
+def test_unwritable_out_fails_before_scoring(five_hr_three_sr, tmp_path, monkeypatch):
+    sr_dir, hr_dir = five_hr_three_sr
+    blocker = tmp_path / "results.txt"
+    blocker.write_text("a file where a folder is needed")
+    monkeypatch.setattr("gansr.cli.score.score_folders", lambda args: pytest.fail("scored before checking --out"))
+    with pytest.raises(SystemExit) as info:
+        main(["--sr", str(sr_dir), "--hr", str(hr_dir), "--allow-partial", "--out", str(blocker / "scores.json")])
+    assert str(blocker / "scores.json") in str(info.value)

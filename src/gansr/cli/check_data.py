@@ -2,8 +2,9 @@
 
 Reported: unreadable/truncated/corrupt files, grayscale/alpha/palette/16-bit files (converted with a warning when
 loaded), HR images smaller than the training patch, HR sizes not divisible by the scale (mod-cropped when
-loaded), empty folders (folders holding only non-image files are skipped). Folders whose path has a part
-starting with ``LR`` (``LR_bicubic/X4``) hold LR images: only readability and colour mode are checked there.
+loaded), empty folders (folders holding only non-image files are skipped), a tree with no image at all, a file
+given instead of a folder. Folders whose path has a part starting with ``LR`` (``LR_bicubic/X4``) hold LR images:
+only readability and colour mode are checked there.
 Exit code 1 when anything is reported.
 
 Example::
@@ -28,10 +29,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check a dataset tree (all sub-folders) and report every problem; exit 1 if any.",
     )
     parser.add_argument("root", type=Path, help="dataset folder to walk")
-    parser.add_argument("--scale", type=int, default=4, help="SR scale: HR sizes should be multiples (default 4)")
-    parser.add_argument("--patch-size", type=int, default=128,
+    parser.add_argument("--scale", type=_at_least(1), default=4, help="SR scale: HR sizes should be multiples (default 4)")
+    parser.add_argument("--patch-size", type=_at_least(0), default=128,
                         help="HR training patch size; smaller images are reported (default 128, 0 = skip)")
     return parser
+
+
+def _at_least(minimum: int):
+    """argparse type: an integer >= ``minimum``."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+        return value
+    return parse
 
 
 def _is_lr_folder(folder: Path, root: Path) -> bool:
@@ -60,6 +71,8 @@ def check_image(path: Path, scale: int, patch_size: int, is_lr: bool) -> list[st
 
 def check_tree(root: Path, scale: int, patch_size: int) -> tuple[list[str], int]:
     """``(problem lines "path: problem", number of images checked)`` for every folder under ``root``."""
+    if root.is_file():
+        return [f"{root}: is a file, not a folder; give the folder that holds the images"], 0
     if not root.is_dir():
         return [f"{root}: folder does not exist"], 0
     report: list[str] = []
@@ -71,6 +84,8 @@ def check_tree(root: Path, scale: int, patch_size: int) -> tuple[list[str], int]
         if not filenames and not dirnames:
             report.append(f"{folder}: empty folder")
         images += [(folder / f, _is_lr_folder(folder, root)) for f in found]
+    if not images:
+        report.append(f"{root}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)} in it and its sub-folders)")
     for path, is_lr in tqdm(images, desc="checking", unit="img", disable=len(images) < 50):
         report += [f"{path}: {p}" for p in check_image(path, scale, patch_size, is_lr)]
     return report, len(images)

@@ -6,8 +6,14 @@
     gansr-convert --checkpoint FASRGAN.pth --arch rrdbnet --out G.pth                    # old-arch model.N keys
     gansr-convert --checkpoint edsr_baseline_x4-6b446fab.pt --arch edsr_baseline --out G.pth
     gansr-convert --checkpoint FsSRGAN_G.pth --arch fs_rrdbnet --extractor FsSRGAN_E.pth --out G.pth
-    gansr-convert --checkpoint outputs/train/<run>/checkpoints/last.ckpt --arch rrdbnet --out G.pth
+    gansr-convert --checkpoint outputs/train/<run>/checkpoints/last.ckpt --out G.pth
     gansr-convert --checkpoint G.pth --arch rrdbnet --scheme esrgan --out RRDB_for_official_test.pth
+
+A training run's Lightning checkpoint (``.ckpt`` inside its run folder) is converted with the architecture the run
+recorded (``<run>/.hydra/config.yaml``, else ``<run>/hparams.yaml``): ``--arch``/``--set``/``--scale`` are not
+needed and not used, and the output equals the run's ``generator.pth`` (EMA and extractor weights included).
+``gansr-upscale`` and ``gansr-eval`` also read such a checkpoint directly. A ``.ckpt`` moved out of its run folder
+needs ``--arch`` (and ``--set``) like official weights.
 
 The weights are loaded strictly into the network the config builds, so a file of another architecture or scale
 fails here, naming the keys, rather than at upscaling time. Output (``--scheme gansr``): ``{"params": G,
@@ -28,7 +34,14 @@ from torch import nn
 
 from gansr.archs.shared_extractor import SharedExtractor
 from gansr.cli import CONF_DIR
+from gansr.inference import (
+    RunConfigNotFoundError,
+    generator_file_from_checkpoint,
+    generator_from_state,
+    run_generator_config,
+)
 from gansr.utils.checkpoint import detect_scheme, extract_state_dict, from_gansr_keys, load_generator_weights, safe_load
+from gansr.utils.output_paths import check_writable_file, save_weights
 from gansr.utils.safe_config import build_architecture
 
 
@@ -72,13 +85,30 @@ def _extractor_key(checkpoint: Mapping, key: str | None) -> str | None:
     return "extractor" if in_lightning or "extractor" in checkpoint else None
 
 
+def recorded_run_config(args: argparse.Namespace, checkpoint: Mapping) -> dict | None:
+    """The generator config a training run recorded for its Lightning checkpoint ``args.checkpoint`` (None for
+    other files, or for a ``.ckpt`` outside its run folder when ``--arch`` is given)."""
+    if not isinstance(checkpoint.get("state_dict"), Mapping):
+        return None
+    try:
+        config, config_file = run_generator_config(args.checkpoint)
+    except RunConfigNotFoundError:
+        if args.arch is None:
+            raise
+        return None
+    if args.arch or args.overrides:
+        print(f"note: {args.checkpoint} is a gansr run's checkpoint: using the architecture recorded in {config_file} "
+              f"({config['generator']}), not --arch/--set")
+    return config
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gansr-convert", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add = parser.add_argument
     add("--checkpoint", required=True, help="official weights, BasicSR file, gansr file or .ckpt")
-    add("--arch", required=True, help="config in conf/generator (rrdbnet, edsr, pesr, ...) or a .yaml")
+    add("--arch", help="config in conf/generator (rrdbnet, edsr, pesr, ...) or a .yaml; not needed for a run's .ckpt")
     add("--out", required=True, help="output .pth")
     add("--scale", type=int, default=4, help="up-scaling factor of the network (default 4)")
     add("--key", help="generator entry: params (default) | params_ema; .ckpt: generator | generator_ema.generator")
@@ -97,9 +127,24 @@ def main(argv: list[str] | None = None) -> None:
     if args.extractor and args.scheme != "gansr":
         parser.error("--extractor needs --scheme gansr (the official schemes hold one network per file)")
 
+    check_writable_file(args.out, "--out file")
     checkpoint = safe_load(args.checkpoint)
     source = detect_scheme(extract_state_dict(checkpoint, args.key))
-    generator_config = resolve(generator_node(args.arch), args.scale, args.overrides)
+    recorded = recorded_run_config(args, checkpoint)
+    if recorded is not None and args.scheme == "gansr":
+        output = generator_file_from_checkpoint(checkpoint, recorded)
+        generator = generator_from_state(output, args.checkpoint, use_ema=False).generator  # strict: the weights fit
+        generator_from_state(output, args.checkpoint, use_ema=True)
+        save_weights(output, args.out)
+        print(f"{args.checkpoint} (gansr run checkpoint) -> {args.out} (gansr): {type(generator).__name__}, the run's "
+              "recorded architecture")
+        return
+    if recorded is not None:
+        generator_config, args.scale = OmegaConf.create(recorded["generator"]), int(recorded["scale"])
+    elif args.arch is None:
+        parser.error("--arch is needed: only a training run's .ckpt inside its run folder records its architecture")
+    else:
+        generator_config = resolve(generator_node(args.arch), args.scale, args.overrides)
     generator = load_network(generator_config, checkpoint, args.key)
     if args.scheme != "gansr":
         output = from_gansr_keys(_tensors(generator), args.scheme)
@@ -116,11 +161,18 @@ def main(argv: list[str] | None = None) -> None:
             "extractor": OmegaConf.to_container(extractor_config) if extractor_config is not None else None,
             "scale": args.scale,
         }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(output, args.out)
+    save_weights(output, args.out)
     parts = type(generator).__name__ + (" + SharedExtractor" if args.extractor else "")
     print(f"{args.checkpoint} ({source} keys) -> {args.out} ({args.scheme}): {parts}")
 
 
+def cli() -> None:
+    """The ``gansr-convert`` console command: :func:`main`, with its errors as one line each instead of a traceback."""
+    try:
+        main()
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:  # incl. mismatched/unsafe weights
+        raise SystemExit(f"gansr-convert: error: {err.args[0] if isinstance(err, KeyError) else err}") from None
+
+
 if __name__ == "__main__":
-    main()
+    cli()

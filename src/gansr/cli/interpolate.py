@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from gansr.utils.checkpoint import CheckpointMismatchError, read_state_dict, safe_load
+from gansr.utils.output_paths import check_writable_file, save_weights
 
 
 def interpolate_state_dicts(
@@ -80,12 +81,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--key-b", default=None, help="entry holding the weights of --b (params, params_ema, ...)")
     args = parser.parse_args(argv)
 
+    check_writable_file(args.out, "--out file")
     output = interpolate_files(args.a, args.b, args.alpha, args.key_a, args.key_b)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(output, args.out)
+    save_weights(output, args.out)
     kind = "generator file" if "config" in output else "state dict (gansr names; gansr-convert it to upscale)"
     print(f"{args.out}: (1 - {args.alpha}) * {args.a} + {args.alpha} * {args.b}, {kind}")
 
 
+def cli() -> None:
+    """The ``gansr-interpolate`` console command: :func:`main`, with its errors as one line each instead of a traceback."""
+    try:
+        main()
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:  # incl. mismatched/unsafe weights
+        raise SystemExit(f"gansr-interpolate: error: {err.args[0] if isinstance(err, KeyError) else err}") from None
+
+
 if __name__ == "__main__":
-    main()
+    cli()

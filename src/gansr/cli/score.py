@@ -5,8 +5,10 @@
 Matching (SR file -> HR file, by file stem): an SR file matches the HR file with the same stem, otherwise the HR file
 whose stem is the longest prefix of the SR stem that is followed by a separator: ``_``, ``-``, ``.``, a space, or
 ``x``/``X`` plus a digit (a scale tag). So ``baby_x4_SR.png``, ``babyx4.png`` and ``baby_ESRGAN.png`` all match
-``baby.png``, while ``img_10_SR.png`` matches ``img_10.png`` and not ``img_1.png``. Stems are case-sensitive. SR or HR
-files left unmatched are listed in a warning; no match at all is an error.
+``baby.png``, while ``img_10_SR.png`` matches ``img_10.png`` and not ``img_1.png``. Stems are case-sensitive. HR files
+without an SR image are an error (a mean over part of a set is not that set's score) unless ``--allow-partial``; SR
+files without an HR image are listed in a warning; no match at all is an error. The JSON's ``"matching"`` says how many
+images were scored and lists the unmatched files.
 
 Sizes: the HR image is cropped top-left to the SR size when it is larger by less than ``--scale`` pixels in each
 dimension (SR of a mod-cropped LR; a note is printed); any other size difference is an error naming both files.
@@ -16,7 +18,8 @@ Conventions (written to the JSON under "conventions"): images read as 8-bit RGB;
 (``ssim_index.m``); LPIPS AlexNet ``--lpips-version`` on [-1,1] inputs, no crop; NIQE/Ma/PI on the rounded Y channel
 with ``--nr-crop-border`` (default 0, FASRGAN's script); PI = ((10 - Ma) + NIQE) / 2; the RMSE of a set is
 sqrt(mean MSE) (PIRM 2018). JSON: ``{"metrics": {name: mean}, "images": [{"name", "hr", name: value}],
-"conventions": {...}}``; infinite values (PSNR of identical images) are written as null.
+"matching": {"scored", "hr_files", "unmatched_hr", "unmatched_sr"}, "conventions": {...}}``; infinite values (PSNR of
+identical images) are written as null.
 
 Weights: LPIPS needs torchvision's ``alexnet-owt-7be5be79.pth`` in the torch hub checkpoints folder; NIQE/Ma/PI need
 ``niqe_modelparameters.mat`` / ``NRQM_model.mat`` in ``$GANSR_CACHE`` (default ``~/.cache/gansr/weights``) or the files
@@ -37,6 +40,7 @@ from pathlib import Path
 import torch
 
 from gansr.data.image_io import ImageReadError, list_images, read_image, to_tensor
+from gansr.utils.output_paths import check_writable_file
 from gansr.utils.weights import MissingWeightError, find_shipped_niqe_params
 
 _SEPARATOR = re.compile(r"[_\-. ]|[xX]\d")
@@ -133,6 +137,12 @@ def score_folders(args: argparse.Namespace) -> dict[str, object]:
     pairs, unmatched_sr, unmatched_hr = match_files(list_images(args.sr), list_images(args.hr))
     if not pairs:
         raise ValueError(f"no SR file in {args.sr} matches an HR file in {args.hr} (matching by file stem, see --help)")
+    if unmatched_hr and not args.allow_partial:
+        raise ValueError(
+            f"{len(unmatched_hr)} of {len(pairs) + len(unmatched_hr)} HR file(s) in {args.hr} have no SR image in "
+            f"{args.sr}: {[p.name for p in unmatched_hr]}. Up-scale them too, or pass --allow-partial to score the "
+            f"{len(pairs)} matched image(s) only"
+        )
     if unmatched_sr or unmatched_hr:
         print(f"warning: unmatched SR files: {[p.name for p in unmatched_sr]}; HR files without SR: "
               f"{[p.name for p in unmatched_hr]}", file=sys.stderr)
@@ -149,7 +159,9 @@ def score_folders(args: argparse.Namespace) -> dict[str, object]:
         rows.append(row)
     means = {name: float(metric.compute()) for name, metric in metrics.items()}
     print(_format_table(rows, means, names))
-    return {"metrics": {n: _finite(v) for n, v in means.items()}, "images": rows,
+    matching = {"scored": len(rows), "hr_files": len(pairs) + len(unmatched_hr),
+                "unmatched_hr": [p.name for p in unmatched_hr], "unmatched_sr": [p.name for p in unmatched_sr]}
+    return {"metrics": {n: _finite(v) for n, v in means.items()}, "images": rows, "matching": matching,
             "conventions": _conventions(args, names)}
 
 
@@ -176,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "--hr data, e.g. ../shared/data, else niqe_modelparameters.mat in $GANSR_CACHE)")
     parser.add_argument("--ma-params", type=Path, default=None,
                         help="Ma et al. NRQM_model.mat (default: NRQM_model.mat in $GANSR_CACHE)")
+    parser.add_argument("--allow-partial", action="store_true",
+                        help="score the matched images even when some HR files have no SR image (listed in the JSON)")
     parser.add_argument("--out", type=Path, default=None, help="write the scores as JSON to this file")
     return parser
 
@@ -185,11 +199,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.crop_border is None:
         args.crop_border = args.scale
     try:
+        if args.out is not None:
+            check_writable_file(args.out, "--out file")
         document = score_folders(args)
-    except (MissingWeightError, ImageReadError, FileNotFoundError, ValueError) as err:
+    except (MissingWeightError, ImageReadError, FileNotFoundError, OSError, ValueError) as err:
         raise SystemExit(f"gansr-score: error: {err}") from None
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
         print(f"scores written to {args.out}")
 

@@ -107,15 +107,16 @@ def _describe_conversion(mode: str, sixteen_bit: bool) -> str:
     return f"image in mode {mode} converted to RGB"
 
 
-def write_image(path: str | os.PathLike, img: np.ndarray | Tensor, *, png_compress_level: int = 3) -> Path:
-    """Write ``(H,W,3)`` uint8 or ``(3,H,W)`` float [0,1] tensor to ``path`` (format from the extension).
+def write_image(path: str | os.PathLike, img: np.ndarray | Tensor | Image.Image, *, png_compress_level: int = 3) -> Path:
+    """Write ``(H,W,3)`` uint8, a ``(3,H,W)`` float [0,1] tensor or a PIL image to ``path`` (format from the
+    extension).
 
     The file is written to a temporary name and moved into place, so concurrent writers (dataloader workers,
     DDP ranks) never leave a half-written file. PNG compression level 3 as BasicSR's sub-image extraction.
     """
     path = Path(path)
-    arr = to_uint8(img) if isinstance(img, Tensor) else np.asarray(img)
-    if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
+    arr = to_uint8(img) if isinstance(img, Tensor) else img if isinstance(img, Image.Image) else np.asarray(img)
+    if isinstance(arr, np.ndarray) and (arr.dtype != np.uint8 or arr.ndim not in (2, 3)):
         raise ValueError(f"write_image expects (H,W,3) uint8 or a (3,H,W) tensor, got {arr.dtype} {arr.shape}")
     fmt = _PIL_FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -123,7 +124,7 @@ def write_image(path: str | os.PathLike, img: np.ndarray | Tensor, *, png_compre
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     kwargs = {"compress_level": png_compress_level} if fmt == "PNG" else {}
-    Image.fromarray(arr).save(tmp, format=fmt, **kwargs)
+    (arr if isinstance(arr, Image.Image) else Image.fromarray(arr)).save(tmp, format=fmt, **kwargs)
     os.replace(tmp, path)
     return path
 
