@@ -3,6 +3,9 @@
     gansr-train experiment=esrgan trainer.max_steps=10
     gansr-train -m experiment=esrgan loss.adversarial_weight=5e-3,1e-2        # a sweep
     gansr-train experiment=esrgan run_name=long resume=auto                  # continue the newest checkpoint
+
+Run lifecycle (docs/reliability.md): one live run per folder (``run.lock``), checkpoints named by iteration with
+one ``last.ckpt``, SIGTERM/SIGUSR1/first Ctrl-C save ``last.ckpt`` + ``generator.pth`` and exit 0.
 """
 from __future__ import annotations
 
@@ -17,7 +20,14 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import TQDMProgressBar
 
 from gansr.cli import CONF_DIR
-from gansr.training.checkpointing import AtomicCheckpointIO, newest_checkpoint
+from gansr.training.checkpointing import (
+    AtomicCheckpointIO,
+    NotATrainingCheckpointError,
+    checkpoint_iteration,
+    newest_valid_checkpoint,
+)
+from gansr.training.preemption import PreemptionCheckpoint
+from gansr.training.run_lock import RunLock
 from gansr.training.speed import apply_speed_settings
 
 
@@ -28,7 +38,7 @@ def build_trainer(cfg: DictConfig, module: pl.LightningModule) -> pl.Trainer:
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(TQDMProgressBar(refresh_rate=cfg.speed.progress_bar_refresh_rate))
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    max_iterations = cfg.trainer.max_steps
+    max_iterations = check_max_steps(cfg.trainer.max_steps)
     max_steps = -1 if max_iterations < 0 else max_iterations * module.optimizer_steps_per_iteration
     return instantiate(
         cfg.trainer,
@@ -36,21 +46,58 @@ def build_trainer(cfg: DictConfig, module: pl.LightningModule) -> pl.Trainer:
         callbacks=callbacks,
         logger=loggers or False,
         plugins=[AtomicCheckpointIO()],
+        enable_checkpointing=False,  # checkpoints are callbacks.checkpoint's (IterationCheckpoint), not Lightning's
     )
 
 
+def check_max_steps(max_steps: int) -> int:
+    """``trainer.max_steps``: a positive number of iterations, or -1 for no limit; anything else is refused."""
+    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or not (max_steps == -1 or max_steps > 0):
+        raise ValueError(f"trainer.max_steps={max_steps}: give a positive number of training iterations, or -1 for "
+                         "no limit")
+    return max_steps
+
+
 def resolve_resume(resume: str | None, output_dir: Path) -> str | None:
-    """``null`` -> None; ``auto`` -> the newest checkpoint under this run's folder (None when there is none);
-    a path -> that path (error when it does not exist)."""
+    """``null`` -> None; ``auto`` -> the checkpoint under this run's folder with the highest stored iteration that
+    loads (None when there is none; every file skipped is named with the reason); a path -> that path, when it is
+    a training checkpoint of ``gansr-train`` (else a one-line error saying what to pass instead)."""
     if resume is None:
         return None
     if resume == "auto":
-        found = newest_checkpoint(output_dir / "checkpoints")
-        print(f"[gansr] resume=auto: {'continuing from ' + str(found) if found else 'no checkpoint yet, starting fresh'}")
+        found, skipped = newest_valid_checkpoint(output_dir / "checkpoints")
+        for line in skipped:
+            print(f"[gansr] resume=auto: skipped {line}")
+        what = f"continuing from {found} (iteration {checkpoint_iteration(found)})" if found else "no checkpoint yet, starting fresh"
+        print(f"[gansr] resume=auto: {what}")
         return str(found) if found else None
     if not Path(resume).is_file():
         raise FileNotFoundError(f"resume={resume}: no such checkpoint file")
+    try:
+        checkpoint_iteration(resume)
+    except NotATrainingCheckpointError as err:
+        raise ValueError(f"resume={resume}: {err}. To continue a run pass resume=<run>/checkpoints/last.ckpt (or "
+                         f"resume=auto with its run_name); to start a new run from these weights pass "
+                         f"module.generator_init={resume}") from None
+    except ValueError as err:
+        raise ValueError(f"resume={resume}: {err}; pass another checkpoint of the run (resume=auto picks the newest "
+                         "one that loads)") from None
     return resume
+
+
+class TrainResult(dict):
+    """What ``train()`` returns: the final logged metrics (name -> float), plus how the run ended.
+
+    Attributes:
+        preempted_by: the number of the signal (``signal.SIGTERM``, ``SIGUSR1``, ``SIGINT``) that stopped the run
+            with a checkpoint before ``trainer.max_steps``; None when it ran to its end.
+        iteration: the training iteration reached.
+    """
+
+    def __init__(self, metrics: dict[str, float], preempted_by: int | None, iteration: int) -> None:
+        super().__init__(metrics)
+        self.preempted_by = preempted_by
+        self.iteration = iteration
 
 
 def use_offline_wandb_without_credentials(cfg: DictConfig) -> None:
@@ -64,10 +111,17 @@ def use_offline_wandb_without_credentials(cfg: DictConfig) -> None:
     print("[gansr] no W&B credentials found: logging offline (wandb sync <run>/wandb/offline-run-* later)")
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit (and optionally test) the configured run; returns the final logged metrics as floats."""
+def train(cfg: DictConfig) -> TrainResult:
+    """Fit (and optionally test) the configured run in its folder, holding the folder's ``run.lock``; returns the
+    final logged metrics as floats, with ``preempted_by`` set when a signal stopped the run (no test then)."""
     output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(output_dir):
+        return _train_in_folder(cfg, output_dir)
+
+
+def _train_in_folder(cfg: DictConfig, output_dir: Path) -> TrainResult:
+    check_max_steps(cfg.trainer.max_steps)
+    ckpt_path = resolve_resume(cfg.resume, output_dir)
     pl.seed_everything(cfg.seed, workers=True)
     use_offline_wandb_without_credentials(cfg)
     datamodule = instantiate(cfg.data)
@@ -77,9 +131,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     resolved = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
     for logger in trainer.loggers:
         logger.log_hyperparams(resolved)
+    preemption = next((c for c in trainer.callbacks if isinstance(c, PreemptionCheckpoint)), None)
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_resume(cfg.resume, output_dir))
-        if cfg.test_after_fit:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        preempted_by = preemption.received if preemption is not None and preemption.stopped else None
+        if cfg.test_after_fit and preempted_by is None:
             trainer.test(module, datamodule=datamodule)
         if trainer.is_global_zero:
             export_path = output_dir / "generator.pth"
@@ -87,7 +143,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             print(f"[gansr] run folder: {output_dir}\n[gansr] generator weights: {export_path}")
     finally:
         finish_wandb(trainer)
-    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    return TrainResult(metrics, preempted_by, module.iteration)
 
 
 def generator_config(cfg: DictConfig) -> dict:

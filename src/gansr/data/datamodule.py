@@ -15,6 +15,7 @@ from pytorch_lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from gansr.data.image_io import DatasetNotFoundError
+from gansr.training.preemption import worker_init
 
 __all__ = ["SRDataModule"]
 
@@ -120,6 +121,7 @@ class SRDataModule(LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            worker_init_fn=worker_init,  # workers ignore stop signals (gansr.training.preemption), Lightning's seeds
         )
 
     def train_dataloader(self) -> DataLoader:
