@@ -128,7 +128,11 @@ class HydraRunLock(Callback):
     """Hydra callback (``hydra.callbacks.run_lock`` in ``conf/train.yaml``): takes the run folder's lock before
     Hydra writes ``.hydra/`` and ``train.log`` into it, so a refused second run changes nothing there; removed when
     the run ends. ``train()`` takes the same lock (re-entered here), which covers runs composed without
-    ``@hydra.main`` (demo, tables, tests) and every job of a multirun."""
+    ``@hydra.main`` (demo, tables, tests) and every job of a multirun.
+
+    Hydra turns exceptions raised in callbacks into warnings and runs the job anyway, so a refusal prints its one
+    line and exits with status 1 here.
+    """
 
     def __init__(self) -> None:
         self.lock: RunLock | None = None
@@ -137,7 +141,11 @@ class HydraRunLock(Callback):
         from hydra.core.hydra_config import HydraConfig
 
         HydraConfig.instance().set_config(config)  # hydra.run.dir may use ${hydra:runtime.cwd}
-        self.lock = RunLock(config.hydra.run.dir).__enter__()
+        try:
+            self.lock = RunLock(config.hydra.run.dir).__enter__()
+        except RunFolderInUseError as err:
+            print(f"Error: {err}", file=sys.stderr)
+            sys.exit(1)
 
     def on_run_end(self, config: DictConfig, **kwargs) -> None:
         if self.lock is not None:
