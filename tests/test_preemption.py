@@ -235,3 +235,27 @@ def test_divergence_leaves_the_last_good_checkpoint_unchanged(tiny_hr_folder, tm
         PixelLoss.forward = original
     assert last.read_bytes() == before
     assert sorted(p.name for p in last.parent.iterdir()) == sorted(p.name for p in last.parent.glob("*.ckpt"))
+
+
+def test_worker_init_seeds_workers_as_lightning_does(tiny_hr_folder, tmp_path):
+    """``worker_init`` (the workers' stop-signal guard) replaces the function Lightning would add after
+    ``seed_everything(workers=True)``: the workers draw the same random crops as before."""
+    from functools import partial
+
+    import pytorch_lightning as pl
+    from lightning_fabric.utilities.seed import pl_worker_init_function
+    from torch.utils.data import DataLoader
+
+    from gansr.data.datasets import HRFolderDataset
+    from gansr.training.preemption import worker_init
+
+    dataset = HRFolderDataset("t", tiny_hr_folder, 4, patch_size=32, augment=True, lr_cache_dir=tmp_path / "lr")
+    dataset.prepare()
+
+    def first_batches(init):
+        pl.seed_everything(0, workers=True)
+        loader = DataLoader(dataset, batch_size=2, shuffle=True, num_workers=2, worker_init_fn=init)
+        return [batch["hr"] for batch in loader]
+
+    lightning, ours = first_batches(partial(pl_worker_init_function, rank=0)), first_batches(worker_init)
+    assert len(ours) == 2 and all(torch.equal(a, b) for a, b in zip(lightning, ours))

@@ -115,6 +115,8 @@ def test_gansr_train_refuses_before_hydra_writes_the_folder(tiny_hr_folder, tmp_
     command = [sys.executable, "-m", "gansr.cli.train", "experiment=esrgan_psnr", "data=folder",
                f"data.train.hr_dir={tiny_hr_folder}", f"paths.root_dir={tmp_path}", f"hydra.run.dir={run}"]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert done.returncode != 0
-    assert f"in use by PID {live_pid}" in done.stderr
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith(f"gansr-train: error: run folder {run} is in use by PID "
+                                                            f"{live_pid}")
+    assert "Traceback" not in done.stderr
     assert sorted(p.name for p in run.iterdir()) == ["run.lock"]

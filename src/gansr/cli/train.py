@@ -27,7 +27,7 @@ from gansr.training.checkpointing import (
     newest_valid_checkpoint,
 )
 from gansr.training.preemption import PreemptionCheckpoint
-from gansr.training.run_lock import RunLock
+from gansr.training.run_lock import RunFolderInUseError, RunLock
 from gansr.training.speed import apply_speed_settings
 
 
@@ -50,10 +50,15 @@ def build_trainer(cfg: DictConfig, module: pl.LightningModule) -> pl.Trainer:
     )
 
 
+class RunRequestError(ValueError):
+    """A ``gansr-train`` request that cannot run as given (``trainer.max_steps``, ``resume``); the message, one
+    line, says what to pass instead. ``gansr-train`` prints it without a traceback and exits 1."""
+
+
 def check_max_steps(max_steps: int) -> int:
     """``trainer.max_steps``: a positive number of iterations, or -1 for no limit; anything else is refused."""
     if not isinstance(max_steps, int) or isinstance(max_steps, bool) or not (max_steps == -1 or max_steps > 0):
-        raise ValueError(f"trainer.max_steps={max_steps}: give a positive number of training iterations, or -1 for "
+        raise RunRequestError(f"trainer.max_steps={max_steps}: give a positive number of training iterations, or -1 for "
                          "no limit")
     return max_steps
 
@@ -72,15 +77,16 @@ def resolve_resume(resume: str | None, output_dir: Path) -> str | None:
         print(f"[gansr] resume=auto: {what}")
         return str(found) if found else None
     if not Path(resume).is_file():
-        raise FileNotFoundError(f"resume={resume}: no such checkpoint file")
+        raise RunRequestError(f"resume={resume}: no such checkpoint file; pass a run's checkpoints/last.ckpt, or "
+                              "resume=auto with its run_name")
     try:
         checkpoint_iteration(resume)
     except NotATrainingCheckpointError as err:
-        raise ValueError(f"resume={resume}: {err}. To continue a run pass resume=<run>/checkpoints/last.ckpt (or "
+        raise RunRequestError(f"resume={resume}: {err}. To continue a run pass resume=<run>/checkpoints/last.ckpt (or "
                          f"resume=auto with its run_name); to start a new run from these weights pass "
                          f"module.generator_init={resume}") from None
     except ValueError as err:
-        raise ValueError(f"resume={resume}: {err}; pass another checkpoint of the run (resume=auto picks the newest "
+        raise RunRequestError(f"resume={resume}: {err}; pass another checkpoint of the run (resume=auto picks the newest "
                          "one that loads)") from None
     return resume
 
@@ -167,7 +173,10 @@ def finish_wandb(trainer: pl.Trainer) -> None:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
+    try:
+        metrics = train(cfg)
+    except (RunRequestError, RunFolderInUseError) as err:
+        raise SystemExit(f"gansr-train: error: {err}") from None
     if cfg.optimized_metric:
         return metrics[cfg.optimized_metric]
     return None

@@ -6,6 +6,7 @@ process start time (``proc_start``, Linux: tells a reused PID from the locking p
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import socket
@@ -131,7 +132,8 @@ class HydraRunLock(Callback):
     ``@hydra.main`` (demo, tables, tests) and every job of a multirun.
 
     Hydra turns exceptions raised in callbacks into warnings and runs the job anyway, so a refusal prints its one
-    line and exits with status 1 here.
+    line and exits with status 1 here. Hydra skips ``on_run_end`` when the job ends with ``SystemExit`` (a second
+    Ctrl-C, a refused request), so the lock is also released at interpreter exit.
     """
 
     def __init__(self) -> None:
@@ -144,8 +146,8 @@ class HydraRunLock(Callback):
         try:
             self.lock = RunLock(config.hydra.run.dir).__enter__()
         except RunFolderInUseError as err:
-            print(f"Error: {err}", file=sys.stderr)
-            sys.exit(1)
+            sys.exit(f"gansr-train: error: {err}")
+        atexit.register(self.lock.__exit__, None, None, None)
 
     def on_run_end(self, config: DictConfig, **kwargs) -> None:
         if self.lock is not None:
