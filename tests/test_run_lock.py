@@ -120,3 +120,14 @@ def test_gansr_train_refuses_before_hydra_writes_the_folder(tiny_hr_folder, tmp_
                                                             f"{live_pid}")
     assert "Traceback" not in done.stderr
     assert sorted(p.name for p in run.iterdir()) == ["run.lock"]
+
+
+def test_only_global_rank_zero_takes_the_lock(tmp_path, monkeypatch, live_pid):
+    """The other ranks of a DDP run (processes Lightning or srun start with RANK/LOCAL_RANK) share rank 0's folder."""
+    from lightning_fabric.utilities.rank_zero import rank_zero_only
+
+    write_lock(tmp_path, live_pid)  # rank 0's lock, held by another live process
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    with RunLock(tmp_path) as lock:
+        assert not lock.owned
+    assert json.loads((tmp_path / "run.lock").read_text())["pid"] == live_pid

@@ -38,7 +38,7 @@ def build_trainer(cfg: DictConfig, module: pl.LightningModule) -> pl.Trainer:
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(TQDMProgressBar(refresh_rate=cfg.speed.progress_bar_refresh_rate))
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    max_iterations = check_max_steps(cfg.trainer.max_steps)
+    max_iterations = cfg.trainer.max_steps  # checked by check_max_steps in train()
     max_steps = -1 if max_iterations < 0 else max_iterations * module.optimizer_steps_per_iteration
     return instantiate(
         cfg.trainer,
@@ -58,8 +58,8 @@ class RunRequestError(ValueError):
 def check_max_steps(max_steps: int) -> int:
     """``trainer.max_steps``: a positive number of iterations, or -1 for no limit; anything else is refused."""
     if not isinstance(max_steps, int) or isinstance(max_steps, bool) or not (max_steps == -1 or max_steps > 0):
-        raise RunRequestError(f"trainer.max_steps={max_steps}: give a positive number of training iterations, or -1 for "
-                         "no limit")
+        raise RunRequestError(f"trainer.max_steps={max_steps}: give a positive number of training iterations, or -1 "
+                              "for no limit")
     return max_steps
 
 
@@ -73,8 +73,10 @@ def resolve_resume(resume: str | None, output_dir: Path) -> str | None:
         found, skipped = newest_valid_checkpoint(output_dir / "checkpoints")
         for line in skipped:
             print(f"[gansr] resume=auto: skipped {line}")
-        what = f"continuing from {found} (iteration {checkpoint_iteration(found)})" if found else "no checkpoint yet, starting fresh"
-        print(f"[gansr] resume=auto: {what}")
+        if found:
+            print(f"[gansr] resume=auto: continuing from {found} (iteration {checkpoint_iteration(found)})")
+        else:
+            print("[gansr] resume=auto: no checkpoint yet, starting fresh")
         return str(found) if found else None
     if not Path(resume).is_file():
         raise RunRequestError(f"resume={resume}: no such checkpoint file; pass a run's checkpoints/last.ckpt, or "
@@ -82,12 +84,12 @@ def resolve_resume(resume: str | None, output_dir: Path) -> str | None:
     try:
         checkpoint_iteration(resume)
     except NotATrainingCheckpointError as err:
-        raise RunRequestError(f"resume={resume}: {err}. To continue a run pass resume=<run>/checkpoints/last.ckpt (or "
-                         f"resume=auto with its run_name); to start a new run from these weights pass "
-                         f"module.generator_init={resume}") from None
+        raise RunRequestError(f"resume={resume}: {err}. To continue a run pass resume=<run>/checkpoints/last.ckpt "
+                              "(or resume=auto with its run_name); to start a new run from these weights pass "
+                              f"module.generator_init={resume}") from None
     except ValueError as err:
-        raise RunRequestError(f"resume={resume}: {err}; pass another checkpoint of the run (resume=auto picks the newest "
-                         "one that loads)") from None
+        raise RunRequestError(f"resume={resume}: {err}; pass another checkpoint of the run (resume=auto picks the "
+                              "newest one that loads)") from None
     return resume
 
 

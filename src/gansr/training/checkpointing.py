@@ -3,7 +3,9 @@ random state an exact resume needs."""
 from __future__ import annotations
 
 import os
+import pickle
 import random
+import re
 import shutil
 import weakref
 from pathlib import Path
@@ -40,7 +42,8 @@ def checkpoint_iteration(path: str | Path) -> int:
     """The training iteration stored in a ``gansr-train`` checkpoint, read without loading its tensors (``mmap``).
 
     Raises:
-        ValueError: the file is empty, truncated or not a PyTorch file (the message says which).
+        ValueError: the file is empty, truncated, not a PyTorch file, or holds pickled code, which is refused and
+            never run (the message says which).
         NotATrainingCheckpointError: a readable file that is not a training checkpoint (a generator file, a
             Lightning checkpoint of another project); the message says what it holds.
     """
@@ -54,6 +57,10 @@ def checkpoint_iteration(path: str | Path) -> int:
             if "mmap" not in str(err):
                 raise
             obj = torch.load(path, map_location="cpu", weights_only=True)  # the pre-zip file format
+    except pickle.UnpicklingError as err:
+        needs = re.search(r"GLOBAL ([\w.]+)", str(err))
+        raise ValueError(f"refused to unpickle it: {'it needs ' + needs.group(1) if needs else 'it holds Python objects'}"
+                         ", not only tensors (nothing from it was run)") from None
     except Exception as err:  # noqa: BLE001 - every reason a file does not load is reported, none is run
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"not a readable checkpoint ({reason[:200]})") from None

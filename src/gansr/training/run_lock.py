@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
+from lightning_fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
 LOCK_NAME = "run.lock"
@@ -57,7 +58,9 @@ class RunLock:
     * stale (its PID is gone on this host, or this is the same SLURM job, requeued): taken over, with a message.
 
     Leaving removes the file if this instance created it (also after an error; a ``kill -9`` leaves a stale lock,
-    which the next run takes over).
+    which the next run takes over). Only the global-rank-0 process of a multi-process run takes the lock (the
+    other ranks' processes, started by Lightning or ``srun`` with ``RANK``/``LOCAL_RANK``/``SLURM_PROCID``, share
+    the folder with it).
     """
 
     def __init__(self, folder: str | Path) -> None:
@@ -86,6 +89,8 @@ class RunLock:
 
     def __enter__(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if rank_zero_only.rank != 0:
+            return self
         mine = self._record()
         while True:
             try:
