@@ -259,3 +259,32 @@ def test_worker_init_seeds_workers_as_lightning_does(tiny_hr_folder, tmp_path):
 
     lightning, ours = first_batches(partial(pl_worker_init_function, rank=0)), first_batches(worker_init)
     assert len(ours) == 2 and all(torch.equal(a, b) for a, b in zip(lightning, ours))
+
+
+class _StuckAfterTwo(torch.utils.data.Dataset):
+    """Two items, then a worker that hangs (as a stuck file system would)."""
+
+    def __len__(self) -> int:
+        return 100
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if index >= 2:
+            time.sleep(600)
+        return torch.zeros(1)
+
+
+def test_workers_ignore_a_foreign_sigterm_but_not_their_dataloaders():
+    """A SIGTERM from another process (the group signal) leaves a worker running; the DataLoader can still end a
+    stuck worker with its own SIGTERM (``terminate()``), so shutting down never hangs."""
+    from torch.utils.data import DataLoader
+
+    from gansr.training.preemption import worker_init
+
+    batches = iter(DataLoader(_StuckAfterTwo(), batch_size=1, num_workers=1, worker_init_fn=worker_init))
+    next(batches), next(batches)
+    worker = batches._workers[0]
+    subprocess.run(["kill", "-TERM", str(worker.pid)], check=True)  # sent by another process
+    time.sleep(1)
+    assert worker.is_alive()
+    batches._shutdown_workers()  # joins for 5 s, then terminate(): a SIGTERM from the worker's parent
+    assert not worker.is_alive()
