@@ -59,6 +59,7 @@ def wait_for(condition, proc: subprocess.Popen, what: str, timeout: float = 180)
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1, signal.SIGINT])
 def test_group_signal_with_workers_saves_last_checkpoint_and_exits_0(signum, tiny_hr_folder, tmp_path):
     """The signal reaches the main process and both DataLoader workers: the workers ignore it, the main process

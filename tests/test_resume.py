@@ -150,6 +150,8 @@ def test_last_checkpoint_is_no_second_copy_of_the_periodic_one(hr_folder, tmp_pa
     assert sorted(p.name for p in checkpoints.iterdir()) == ["iter_000002.ckpt", "iter_000004.ckpt", "last.ckpt"]
     assert os.stat(checkpoints / "last.ckpt").st_ino == os.stat(checkpoints / "iter_000004.ckpt").st_ino
     assert safe_load(checkpoints / "iter_000002.ckpt")["iteration"] == 2
+    lifecycle_run(hr_folder, tmp_path / "even", 4, "resume=auto")  # nothing left to train: files left as they are
+    assert os.stat(checkpoints / "last.ckpt").st_ino == os.stat(checkpoints / "iter_000004.ckpt").st_ino
 
     lifecycle_run(hr_folder, tmp_path / "odd", 3)
     checkpoints = tmp_path / "odd" / "checkpoints"
@@ -167,6 +169,7 @@ def test_resume_auto_skips_broken_newest_checkpoints(hr_folder, tmp_path, capsys
     (checkpoints / "last.ckpt").unlink()  # a hard link to iter_000004.ckpt: never write through it
     (checkpoints / "last.ckpt").write_bytes(data[: len(data) // 2])
     (checkpoints / "iter_000006.ckpt").write_bytes(b"")
+    (checkpoints / "iter_000008.ckpt.tmp").write_bytes(data[:100])  # a write killed half-way
     capsys.readouterr()
     resumed = lifecycle_run(hr_folder, tmp_path / "run", 6, "resume=auto")
     out = capsys.readouterr().out
@@ -174,6 +177,7 @@ def test_resume_auto_skips_broken_newest_checkpoints(hr_folder, tmp_path, capsys
     assert f"skipped {checkpoints / 'last.ckpt'}: not a readable checkpoint" in out
     assert f"continuing from {checkpoints / 'iter_000004.ckpt'} (iteration 4)" in out
     assert resumed.iteration == 6 and safe_load(checkpoints / "last.ckpt")["iteration"] == 6
+    assert not (checkpoints / "iter_000008.ckpt.tmp").exists()  # removed under the run's lock
 
 
 def test_resume_from_a_generator_file_says_what_to_pass(hr_folder, tmp_path):

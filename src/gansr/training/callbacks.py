@@ -36,6 +36,16 @@ class IterationCheckpoint(pl.Callback):
         self.save_last = save_last
         self.filename = filename
         self.last_path = self.dirpath / "last.ckpt"
+        self._start_iteration = 0
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Remove ``*.ckpt.tmp`` files left by a write that was killed (the run folder's lock is held: no other
+        run writes here)."""
+        self._start_iteration = pl_module.iteration
+        if trainer.is_global_zero and self.dirpath.is_dir():
+            for unfinished in sorted(self.dirpath.glob("*.ckpt.tmp")):
+                unfinished.unlink()
+                print(f"[gansr] removed {unfinished}: a checkpoint write that never finished")
 
     def path_at(self, iteration: int) -> Path:
         """The periodic checkpoint of ``iteration``: ``<dirpath>/iter_000100.ckpt``."""
@@ -51,7 +61,9 @@ class IterationCheckpoint(pl.Callback):
             save_checkpoint_once(trainer, self.last_path)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.save_last:  # the fit ended some other way (max_epochs, a stop after validation)
+        """The fit ended some other way (``max_epochs``, a stop after a validation): ``last.ckpt`` unless this fit
+        trained nothing (resumed at or past ``max_steps``), which leaves the files as they are."""
+        if self.save_last and pl_module.iteration != self._start_iteration:
             save_checkpoint_once(trainer, self.last_path)
 
 

@@ -18,10 +18,6 @@ from lightning_fabric.utilities.seed import pl_worker_init_function
 
 from gansr.training.checkpointing import save_checkpoint_once
 
-#: the signals that stop a run with a checkpoint; the first SIGINT too (a second one aborts)
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
-
-
 class PreemptionCheckpoint(pl.Callback):
     """Saves ``<dirpath>/<filename>`` (atomic, through ``trainer.save_checkpoint`` and the run's
     ``AtomicCheckpointIO``) at the end of the batch during which a signal arrived, then stops the fit at once:
@@ -31,13 +27,15 @@ class PreemptionCheckpoint(pl.Callback):
 
     ``received`` is the number of the first signal that arrived (None while none has); ``stopped`` says the run was
     stopped for it (``gansr-train``'s ``train()`` reports ``received`` as ``TrainResult.preempted_by`` then). The
-    handlers replace Lightning's SIGTERM handler while training (it would end the run with ``SIGTERMException`` and no checkpoint) and are put back at teardown (also
-    after an error). On the first SIGINT the previous SIGINT handler is put back at once, so a second Ctrl-C raises
-    ``KeyboardInterrupt`` (Lightning then ends the run with exit code 1, without saving). Under DDP the flag is
-    reduced over ranks every batch, so every rank saves and stops at the same batch.
+    handlers replace Lightning's SIGTERM handler while training (it would end the run with ``SIGTERMException`` and
+    no checkpoint) and are put back at teardown (also after an error). On the first SIGINT the previous SIGINT
+    handler is put back at once, so a second Ctrl-C raises ``KeyboardInterrupt`` (Lightning then ends the run with
+    exit code 1, without saving). Under DDP the flag is reduced over ranks every batch, so every rank saves and
+    stops at the same batch.
     """
 
-    SIGNALS = STOP_SIGNALS
+    #: the signals that stop a run with a checkpoint (SIGINT: the first one; a second one aborts)
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 
     def __init__(self, dirpath: str, filename: str = "last.ckpt") -> None:
         self.path = Path(dirpath) / filename
@@ -70,9 +68,8 @@ class PreemptionCheckpoint(pl.Callback):
         self.stopped = trainer.should_stop = True
         trainer.limit_val_batches = 0  # no validation between the save and the exit
         name = signal.Signals(self.received).name if self.received else "a signal on another rank"
-        again = " (a second Ctrl-C during the exit aborts)" if self.received == signal.SIGINT else ""
         pl_module.print(f"[gansr] {name} received: saved {self.path} at iteration {pl_module.iteration}; "
-                        f"stopping{again} (continue with resume=auto or resume=<that file>)")
+                        "stopping (continue with resume=auto or resume=<that file>)")
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         for signum, handler in self._previous.items():
