@@ -124,3 +124,103 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(experiment, stop, resum
     base = straight["lr_schedulers"][0]["base_lrs"][0]
     assert resumed["lr_schedulers"][0]["_last_lr"][0] == pytest.approx(base * 0.5)
     assert resumed["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(base * 0.5)
+
+
+# ----------------------------------------------------------------------------------------------- run lifecycle
+def lifecycle_run(hr_folder: Path, out: Path, iterations: int, *extra: str):
+    """The tiny PSNR run of this module, a checkpoint every 2 iterations; returns ``train()``'s result."""
+    overrides = [
+        "experiment=esrgan_psnr", "data=folder", f"data.train.hr_dir={hr_folder}",
+        f"data.train.lr_cache_dir={out.parent / 'lr'}", "data.val=[]", "data.patch_size=32", "data.batch_size=2",
+        "data.num_workers=0", *TINY["esrgan_psnr"], f"trainer.max_steps={iterations}",
+        "trainer.enable_progress_bar=false", "callbacks.checkpoint.every_n_iterations=2", "logger=csv", *extra,
+    ]
+    return train(compose_config(overrides, out))
+
+
+def test_preempted_then_resumed_run_keeps_writing_one_last_checkpoint(hr_folder, tmp_path, monkeypatch):
+    """Pre-empted at iteration 3, resumed to 6: ``last.ckpt`` holds iteration 6 and no ``last-v1.ckpt`` exists
+    (before, the pre-emption's ``last.ckpt`` made Lightning write ``last-v1.ckpt`` and resume=auto followed it, so
+    ``last.ckpt`` stayed at the pre-emption)."""
+    import os
+    import signal
+
+    from gansr.training.psnr_module import PSNRModule
+
+    original = PSNRModule.training_step
+
+    def step(self, batch, batch_idx):
+        out = original(self, batch, batch_idx)
+        if self.iteration == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    with monkeypatch.context() as patch:
+        patch.setattr(PSNRModule, "training_step", step)
+        first = lifecycle_run(hr_folder, tmp_path / "run", 6)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert first.preempted_by == signal.SIGTERM and safe_load(checkpoints / "last.ckpt")["iteration"] == 3
+    resumed = lifecycle_run(hr_folder, tmp_path / "run", 6, "resume=auto")
+    assert resumed.preempted_by is None and resumed.iteration == 6
+    assert safe_load(checkpoints / "last.ckpt")["iteration"] == 6
+    assert sorted(p.name for p in checkpoints.iterdir()) == [
+        "iter_000002.ckpt", "iter_000004.ckpt", "iter_000006.ckpt", "last.ckpt"]
+
+
+def test_last_checkpoint_is_no_second_copy_of_the_periodic_one(hr_folder, tmp_path):
+    """Checkpoints are named by iteration; at an iteration with a periodic file ``last.ckpt`` is a hard link to it
+    (one copy on disk), at any other final iteration a file of its own."""
+    import os
+
+    lifecycle_run(hr_folder, tmp_path / "even", 4)
+    checkpoints = tmp_path / "even" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["iter_000002.ckpt", "iter_000004.ckpt", "last.ckpt"]
+    assert os.stat(checkpoints / "last.ckpt").st_ino == os.stat(checkpoints / "iter_000004.ckpt").st_ino
+    assert safe_load(checkpoints / "iter_000002.ckpt")["iteration"] == 2
+    lifecycle_run(hr_folder, tmp_path / "even", 4, "resume=auto")  # nothing left to train: files left as they are
+    assert os.stat(checkpoints / "last.ckpt").st_ino == os.stat(checkpoints / "iter_000004.ckpt").st_ino
+
+    lifecycle_run(hr_folder, tmp_path / "odd", 3)
+    checkpoints = tmp_path / "odd" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["iter_000002.ckpt", "last.ckpt"]
+    assert os.stat(checkpoints / "last.ckpt").st_nlink == 1
+    assert safe_load(checkpoints / "last.ckpt")["iteration"] == 3
+
+
+def test_resume_auto_skips_broken_newest_checkpoints(hr_folder, tmp_path, capsys):
+    """A 0-byte and a truncated file newer than the intact ``iter_000004.ckpt``: resume=auto names each with the
+    reason and continues from iteration 4 (before: the newest file by time was taken and failed with EOFError)."""
+    lifecycle_run(hr_folder, tmp_path / "run", 4)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    data = (checkpoints / "last.ckpt").read_bytes()
+    (checkpoints / "last.ckpt").unlink()  # a hard link to iter_000004.ckpt: never write through it
+    (checkpoints / "last.ckpt").write_bytes(data[: len(data) // 2])
+    (checkpoints / "iter_000006.ckpt").write_bytes(b"")
+    (checkpoints / "iter_000008.ckpt.tmp").write_bytes(data[:100])  # a write killed half-way
+    capsys.readouterr()
+    resumed = lifecycle_run(hr_folder, tmp_path / "run", 6, "resume=auto")
+    out = capsys.readouterr().out
+    assert f"skipped {checkpoints / 'iter_000006.ckpt'}: 0 bytes" in out
+    assert f"skipped {checkpoints / 'last.ckpt'}: not a readable checkpoint" in out
+    assert f"continuing from {checkpoints / 'iter_000004.ckpt'} (iteration 4)" in out
+    assert resumed.iteration == 6 and safe_load(checkpoints / "last.ckpt")["iteration"] == 6
+    assert not (checkpoints / "iter_000008.ckpt.tmp").exists()  # removed under the run's lock
+
+
+def test_resume_from_a_generator_file_says_what_to_pass(hr_folder, tmp_path):
+    lifecycle_run(hr_folder, tmp_path / "run", 2)
+    generator = tmp_path / "run" / "generator.pth"
+    with pytest.raises(ValueError) as refused:
+        lifecycle_run(hr_folder, tmp_path / "again", 4, f"resume={generator}")
+    message = str(refused.value)
+    assert "\n" not in message
+    assert f"resume={generator}: generator weights, not a training checkpoint" in message
+    assert "resume=<run>/checkpoints/last.ckpt" in message and f"module.generator_init={generator}" in message
+
+
+@pytest.mark.parametrize("max_steps", [-5, 0])
+def test_max_steps_must_be_positive_or_minus_one(max_steps, hr_folder, tmp_path):
+    """Before, any negative value trained without limit."""
+    with pytest.raises(ValueError, match=rf"trainer.max_steps={max_steps}: give a positive number .* or -1 for no limit"):
+        lifecycle_run(hr_folder, tmp_path / "run", max_steps)
+    assert not (tmp_path / "run" / "checkpoints").exists()

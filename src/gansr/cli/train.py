@@ -3,6 +3,9 @@
     gansr-train experiment=esrgan trainer.max_steps=10
     gansr-train -m experiment=esrgan loss.adversarial_weight=5e-3,1e-2        # a sweep
     gansr-train experiment=esrgan run_name=long resume=auto                  # continue the newest checkpoint
+
+Run lifecycle (docs/reliability.md): one live run per folder (``run.lock``), checkpoints named by iteration with
+one ``last.ckpt``, SIGTERM/SIGUSR1/first Ctrl-C save ``last.ckpt`` + ``generator.pth`` and exit 0.
 """
 from __future__ import annotations
 
@@ -16,7 +19,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gansr.cli import CONF_DIR
-from gansr.training.checkpointing import AtomicCheckpointIO, newest_checkpoint
+from gansr.training.checkpointing import (
+    AtomicCheckpointIO,
+    NotATrainingCheckpointError,
+    checkpoint_iteration,
+    newest_valid_checkpoint,
+)
 from gansr.training.console import (
     IterationLog,
     IterationProgressBar,
@@ -24,6 +32,8 @@ from gansr.training.console import (
     quiet_known_noise,
     stdout_is_terminal,
 )
+from gansr.training.preemption import PreemptionCheckpoint
+from gansr.training.run_lock import RunFolderInUseError, RunLock
 from gansr.training.speed import apply_speed_settings
 
 
@@ -41,7 +51,7 @@ def build_trainer(cfg: DictConfig, module: pl.LightningModule) -> pl.Trainer:
     callbacks.append(IterationLog(Path(cfg.paths.output_dir) / "train.log",
                                   every_n_iterations=cfg.trainer.get("log_every_n_steps", 50), echo_iterations=not show_bar))
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    max_iterations = cfg.trainer.max_steps
+    max_iterations = cfg.trainer.max_steps  # checked by check_max_steps in train()
     max_steps = -1 if max_iterations < 0 else max_iterations * module.optimizer_steps_per_iteration
     return instantiate(
         cfg.trainer,
@@ -52,21 +62,66 @@ def build_trainer(cfg: DictConfig, module: pl.LightningModule) -> pl.Trainer:
         enable_progress_bar=show_bar,
         # Lightning's module table (with "Total FLOPs: 0" on CPU) is replaced by IterationLog's one-line count
         enable_model_summary=cfg.trainer.get("enable_model_summary", False),
+        enable_checkpointing=False,  # checkpoints are callbacks.checkpoint's (IterationCheckpoint), not Lightning's
     )
 
 
+class RunRequestError(ValueError):
+    """A ``gansr-train`` request that cannot run as given (``trainer.max_steps``, ``resume``); the message, one
+    line, says what to pass instead. ``gansr-train`` prints it without a traceback and exits 1."""
+
+
+def check_max_steps(max_steps: int) -> int:
+    """``trainer.max_steps``: a positive number of iterations, or -1 for no limit; anything else is refused."""
+    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or not (max_steps == -1 or max_steps > 0):
+        raise RunRequestError(f"trainer.max_steps={max_steps}: give a positive number of training iterations, or -1 "
+                              "for no limit")
+    return max_steps
+
+
 def resolve_resume(resume: str | None, output_dir: Path) -> str | None:
-    """``null`` -> None; ``auto`` -> the newest checkpoint under this run's folder (None when there is none);
-    a path -> that path (error when it does not exist)."""
+    """``null`` -> None; ``auto`` -> the checkpoint under this run's folder with the highest stored iteration that
+    loads (None when there is none; every file skipped is named with the reason); a path -> that path, when it is
+    a training checkpoint of ``gansr-train`` (else a one-line error saying what to pass instead)."""
     if resume is None:
         return None
     if resume == "auto":
-        found = newest_checkpoint(output_dir / "checkpoints")
-        print(f"[gansr] resume=auto: {'continuing from ' + str(found) if found else 'no checkpoint yet, starting fresh'}")
+        found, skipped = newest_valid_checkpoint(output_dir / "checkpoints")
+        for line in skipped:
+            print(f"[gansr] resume=auto: skipped {line}")
+        if found:
+            print(f"[gansr] resume=auto: continuing from {found} (iteration {checkpoint_iteration(found)})")
+        else:
+            print("[gansr] resume=auto: no checkpoint yet, starting fresh")
         return str(found) if found else None
     if not Path(resume).is_file():
-        raise FileNotFoundError(f"resume={resume}: no such checkpoint file")
+        raise RunRequestError(f"resume={resume}: no such checkpoint file; pass a run's checkpoints/last.ckpt, or "
+                              "resume=auto with its run_name")
+    try:
+        checkpoint_iteration(resume)
+    except NotATrainingCheckpointError as err:
+        raise RunRequestError(f"resume={resume}: {err}. To continue a run pass resume=<run>/checkpoints/last.ckpt "
+                              "(or resume=auto with its run_name); to start a new run from these weights pass "
+                              f"module.generator_init={resume}") from None
+    except ValueError as err:
+        raise RunRequestError(f"resume={resume}: {err}; pass another checkpoint of the run (resume=auto picks the "
+                              "newest one that loads)") from None
     return resume
+
+
+class TrainResult(dict):
+    """What ``train()`` returns: the final logged metrics (name -> float), plus how the run ended.
+
+    Attributes:
+        preempted_by: the number of the signal (``signal.SIGTERM``, ``SIGUSR1``, ``SIGINT``) that stopped the run
+            with a checkpoint before ``trainer.max_steps``; None when it ran to its end.
+        iteration: the training iteration reached.
+    """
+
+    def __init__(self, metrics: dict[str, float], preempted_by: int | None, iteration: int) -> None:
+        super().__init__(metrics)
+        self.preempted_by = preempted_by
+        self.iteration = iteration
 
 
 def use_offline_wandb_without_credentials(cfg: DictConfig) -> None:
@@ -80,11 +135,18 @@ def use_offline_wandb_without_credentials(cfg: DictConfig) -> None:
     print("[gansr] no W&B credentials found: logging offline (wandb sync <run>/wandb/offline-run-* later)")
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit (and optionally test) the configured run; returns the final logged metrics as floats."""
+def train(cfg: DictConfig) -> TrainResult:
+    """Fit (and optionally test) the configured run in its folder, holding the folder's ``run.lock``; returns the
+    final logged metrics as floats, with ``preempted_by`` set when a signal stopped the run (no test then)."""
     output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(output_dir):
+        return _train_in_folder(cfg, output_dir)
+
+
+def _train_in_folder(cfg: DictConfig, output_dir: Path) -> TrainResult:
+    check_max_steps(cfg.trainer.max_steps)
     print_config_tree(cfg, output_dir)
+    ckpt_path = resolve_resume(cfg.resume, output_dir)
     pl.seed_everything(cfg.seed, workers=True)
     use_offline_wandb_without_credentials(cfg)
     datamodule = instantiate(cfg.data)
@@ -94,9 +156,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     resolved = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
     for logger in trainer.loggers:
         logger.log_hyperparams(resolved)
+    preemption = next((c for c in trainer.callbacks if isinstance(c, PreemptionCheckpoint)), None)
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_resume(cfg.resume, output_dir))
-        if cfg.test_after_fit:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        preempted_by = preemption.received if preemption is not None and preemption.stopped else None
+        if cfg.test_after_fit and preempted_by is None:
             trainer.test(module, datamodule=datamodule)
         if trainer.is_global_zero:
             export_path = output_dir / "generator.pth"
@@ -104,7 +168,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             print(f"[gansr] run folder: {output_dir}\n[gansr] generator weights: {export_path}")
     finally:
         finish_wandb(trainer)
-    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    return TrainResult(metrics, preempted_by, module.iteration)
 
 
 def generator_config(cfg: DictConfig) -> dict:
@@ -127,7 +192,10 @@ def finish_wandb(trainer: pl.Trainer) -> None:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
+    try:
+        metrics = train(cfg)
+    except (RunRequestError, RunFolderInUseError) as err:
+        raise SystemExit(f"gansr-train: error: {err}") from None
     if cfg.optimized_metric:
         return metrics[cfg.optimized_metric]
     return None

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from gansr.data.image_io import DatasetNotFoundError
 from gansr.data.sampling import PositionSampler, SeededStream
+from gansr.training.preemption import ignore_stop_signals
 
 __all__ = ["SRDataModule", "StreamLoader", "worker_init"]
 
@@ -31,10 +32,12 @@ __all__ = ["SRDataModule", "StreamLoader", "worker_init"]
 def worker_init(worker_id: int) -> None:
     """Runs first in every DataLoader worker process: the one place for per-worker set-up.
 
-    Seeds Python's and NumPy's global generators from the worker's torch seed (the loader's base seed plus
+    Workers ignore SIGTERM/SIGUSR1/SIGINT sent to the process group (:func:`~gansr.training.preemption.
+    ignore_stop_signals`): the main process decides, saves and stops. Then it seeds Python's and NumPy's global generators from the worker's torch seed (the loader's base seed plus
     ``worker_id``), as ``seed_everything(workers=True)`` would, for datasets that draw from them. The training
     stream itself does not: its crops are seeded by stream position.
     """
+    ignore_stop_signals()
     seed = torch.initial_seed() % 2**32
     random.seed(seed)
     np.random.seed(seed)

@@ -6,27 +6,66 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
 
 from gansr.data.image_io import write_image
 from gansr.figures import comparison_row, most_detailed_window, panel_figure
+from gansr.training.checkpointing import save_checkpoint_once
 from gansr.training.loggers import log_image
 
 
-class IterationCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` whose period is given in training iterations, not optimizer steps.
+class IterationCheckpoint(pl.Callback):
+    """Checkpoints counted and named in training iterations (batches), one file per content.
 
-    Lightning's ``every_n_train_steps`` counts ``global_step``, which a GAN module advances twice per batch;
-    this callback multiplies ``every_n_iterations`` by the module's ``optimizer_steps_per_iteration``.
+    * every ``every_n_iterations``: ``<dirpath>/iter_<iteration:06d>.ckpt``, all kept;
+    * with ``save_last``: ``<dirpath>/last.ckpt``, always the newest state of the run: a hard link to the periodic
+      file of the same iteration (one copy on disk, :func:`~gansr.training.checkpointing.save_checkpoint_once`),
+      or its own file at the last batch (``trainer.max_steps`` reached, a stop requested) when that iteration has no
+      periodic file.
+
+    Files are written atomically (the run's ``AtomicCheckpointIO``) and never renamed to ``last-v1.ckpt``: a resumed
+    run keeps writing the same names. (Lightning's ``ModelCheckpoint`` counts ``global_step``, which a GAN advances
+    twice per batch, names files ``epoch=..-step=..``, writes ``last.ckpt`` as a second full copy and versions it
+    when it finds one it did not write, so it is not used.)
     """
 
-    def __init__(self, every_n_iterations: int, **kwargs) -> None:
-        super().__init__(every_n_train_steps=every_n_iterations, **kwargs)
-        self.every_n_iterations = every_n_iterations
+    def __init__(self, dirpath: str, every_n_iterations: int, save_last: bool = True,
+                 filename: str = "iter_{iteration:06d}.ckpt") -> None:
+        if every_n_iterations < 1:
+            raise ValueError(f"callbacks.checkpoint.every_n_iterations must be >= 1, got {every_n_iterations}")
+        self.dirpath = Path(dirpath)
+        self.every_n_iterations = int(every_n_iterations)
+        self.save_last = save_last
+        self.filename = filename
+        self.last_path = self.dirpath / "last.ckpt"
+        self._start_iteration = 0
 
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        super().setup(trainer, pl_module, stage)
-        self._every_n_train_steps = self.every_n_iterations * pl_module.optimizer_steps_per_iteration
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Remove ``*.ckpt.tmp`` files left by a write that was killed (the run folder's lock is held: no other
+        run writes here)."""
+        self._start_iteration = pl_module.iteration
+        if trainer.is_global_zero and self.dirpath.is_dir():
+            for unfinished in sorted(self.dirpath.glob("*.ckpt.tmp")):
+                unfinished.unlink()
+                print(f"[gansr] removed {unfinished}: a checkpoint write that never finished")
+
+    def path_at(self, iteration: int) -> Path:
+        """The periodic checkpoint of ``iteration``: ``<dirpath>/iter_000100.ckpt``."""
+        return self.dirpath / self.filename.format(iteration=iteration)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
+        iteration = pl_module.iteration
+        if iteration % self.every_n_iterations == 0:
+            save_checkpoint_once(trainer, self.path_at(iteration))
+            if self.save_last:
+                save_checkpoint_once(trainer, self.last_path, same_as=self.path_at(iteration))
+        elif self.save_last and (trainer.should_stop or 0 < trainer.max_steps <= trainer.global_step):
+            save_checkpoint_once(trainer, self.last_path)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """The fit ended some other way (``max_epochs``, a stop after a validation): ``last.ckpt`` unless this fit
+        trained nothing (resumed at or past ``max_steps``), which leaves the files as they are."""
+        if self.save_last and pl_module.iteration != self._start_iteration:
+            save_checkpoint_once(trainer, self.last_path)
 
 
 class ValidationImages(pl.Callback):

@@ -1,12 +1,18 @@
-"""Checkpoint files: atomic writes, finding the newest one of a run, and the random state an exact resume needs."""
+"""Checkpoint files: atomic writes, one copy per content (hard links), finding the newest valid one of a run, and the
+random state an exact resume needs."""
 from __future__ import annotations
 
 import os
+import pickle
 import random
+import re
+import shutil
+import weakref
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
@@ -20,6 +26,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
+        tmp.unlink(missing_ok=True)  # a left-over hard link (see link_atomically): never write through it
         torch.save(checkpoint, tmp)
         os.replace(tmp, path)
 
@@ -27,13 +34,100 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return super().load_checkpoint(path, map_location=map_location or "cpu", weights_only=True)
 
 
-def newest_checkpoint(folder: str | Path) -> Path | None:
-    """The most recently written ``*.ckpt`` in ``folder`` (None when there is none)."""
+class NotATrainingCheckpointError(ValueError):
+    """The file is readable but is not a ``gansr-train`` checkpoint (e.g. an exported ``generator.pth``)."""
+
+
+def checkpoint_iteration(path: str | Path) -> int:
+    """The training iteration stored in a ``gansr-train`` checkpoint, read without loading its tensors (``mmap``).
+
+    Raises:
+        ValueError: the file is empty, truncated, not a PyTorch file, or holds pickled code, which is refused and
+            never run (the message says which).
+        NotATrainingCheckpointError: a readable file that is not a training checkpoint (a generator file, a
+            Lightning checkpoint of another project); the message says what it holds.
+    """
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise ValueError("0 bytes (a write that never finished)")
+    try:
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as err:
+            if "mmap" not in str(err):
+                raise
+            obj = torch.load(path, map_location="cpu", weights_only=True)  # the pre-zip file format
+    except pickle.UnpicklingError as err:
+        needs = re.search(r"GLOBAL ([\w.]+)", str(err))
+        raise ValueError(f"refused to unpickle it: {'it needs ' + needs.group(1) if needs else 'it holds Python objects'}"
+                         ", not only tensors (nothing from it was run)") from None
+    except Exception as err:  # noqa: BLE001 - every reason a file does not load is reported, none is run
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"not a readable checkpoint ({reason[:200]})") from None
+    if not isinstance(obj, dict) or "state_dict" not in obj or "pytorch-lightning_version" not in obj:
+        held = f"keys {sorted(obj)[:5]}" if isinstance(obj, dict) else f"a {type(obj).__name__}"
+        kind = "generator weights" if isinstance(obj, dict) and ("params" in obj or "params_ema" in obj) else "weights"
+        raise NotATrainingCheckpointError(f"{kind}, not a training checkpoint (it holds {held}: no optimizer or "
+                                          "loop state)")
+    if "iteration" not in obj:
+        raise NotATrainingCheckpointError("a Lightning checkpoint, but not one gansr-train wrote (no 'iteration')")
+    return int(obj["iteration"])
+
+
+def newest_valid_checkpoint(folder: str | Path) -> tuple[Path | None, list[str]]:
+    """The ``*.ckpt`` in ``folder`` with the highest stored iteration that loads (ties: the most recently written),
+    and one line per file skipped, naming it and why (empty, truncated, not a training checkpoint)."""
     folder = Path(folder)
-    if not folder.is_dir():
-        return None
-    candidates = [p for p in folder.glob("*.ckpt") if p.is_file()]
-    return max(candidates, key=lambda p: p.stat().st_mtime_ns) if candidates else None
+    found, skipped = [], []
+    for path in sorted(folder.glob("*.ckpt")) if folder.is_dir() else []:
+        if not path.is_file():
+            continue
+        try:
+            found.append((checkpoint_iteration(path), path.stat().st_mtime_ns, path))
+        except ValueError as err:
+            skipped.append(f"{path}: {err}")
+    return (max(found)[2] if found else None), skipped
+
+
+#: what each trainer wrote in this process: path -> (iteration, global_step) of the last write
+_WRITTEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _progress(trainer: pl.Trainer) -> tuple[int, int]:
+    return getattr(trainer.lightning_module, "iteration", 0), trainer.global_step
+
+
+def save_checkpoint_once(trainer: pl.Trainer, path: str | Path, same_as: str | Path | None = None) -> bool:
+    """``trainer.save_checkpoint(path)`` unless this trainer already wrote ``path`` at this iteration (the
+    pre-emption and the periodic/final checkpoint can fall on the same batch). With ``same_as``, a checkpoint this
+    trainer wrote at this very iteration, ``path`` becomes a hard link to it instead (one copy on disk; a copy where
+    the file system has no hard links), swapped in atomically. Returns whether anything was written."""
+    path = Path(path)
+    written = _WRITTEN.setdefault(trainer, {})
+    now = _progress(trainer)
+    if written.get(path) == now:
+        return False
+    if same_as is not None and written.get(Path(same_as)) == now:
+        if trainer.is_global_zero:
+            link_atomically(Path(same_as), path)
+        trainer.strategy.barrier("gansr_link_checkpoint")
+    else:
+        trainer.save_checkpoint(path)
+    written[path] = now
+    return True
+
+
+def link_atomically(source: Path, target: Path) -> None:
+    """Make ``target`` a hard link to ``source`` (a copy where hard links are not supported): built as
+    ``<target>.tmp`` and renamed over ``target``, so ``target`` is at every moment either the old or the new file.
+    Later atomic saves to either name replace that name only (``os.replace``), never the shared content."""
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
 
 
 def rng_state() -> dict[str, Any]:

@@ -1,42 +1,71 @@
-"""Pre-emption: on SIGTERM or SIGUSR1 (cluster schedulers, spot instances, ``kill``) finish the current batch,
-write ``<dirpath>/last.ckpt`` and end the run cleanly, so ``gansr-train ... resume=auto`` continues exactly."""
+"""Pre-emption: on SIGTERM, SIGUSR1 (cluster schedulers, spot instances, ``timeout``, ``kill``) or a first SIGINT
+(Ctrl-C) finish the current batch, write ``<dirpath>/last.ckpt`` and end the run cleanly (no validation after the
+save), so ``gansr-train ... resume=auto`` continues exactly. A second Ctrl-C aborts.
+
+Schedulers and ``timeout`` signal the whole process group, DataLoader workers included: the workers ignore these
+signals (:func:`ignore_stop_signals`, called by :func:`gansr.data.datamodule.worker_init`) and the main process decides.
+"""
 from __future__ import annotations
 
+import os
 import signal
+import threading
 from pathlib import Path
 
 import pytorch_lightning as pl
+from pytorch_lightning.trainer.states import TrainerFn
 
+from gansr.training.checkpointing import save_checkpoint_once
 
 class PreemptionCheckpoint(pl.Callback):
     """Saves ``<dirpath>/<filename>`` (atomic, through ``trainer.save_checkpoint`` and the run's
-    ``AtomicCheckpointIO``) at the end of the batch during which a signal arrived, then sets
-    ``trainer.should_stop``: the fit returns normally and ``gansr-train`` exits 0.
+    ``AtomicCheckpointIO``) at the end of the batch during which a signal arrived, then stops the fit at once:
+    ``trainer.should_stop`` is set and validation is switched off for the rest of the fit (Lightning would otherwise
+    validate once more before stopping), so ``gansr-train`` writes ``generator.pth`` and exits 0. A signal that
+    arrives during a validation saves at the end of that validation instead.
 
-    The handlers replace Lightning's SIGTERM handler while training (it would end the run with
-    ``SIGTERMException`` and no checkpoint) and are put back at teardown (also after an error). Under DDP the flag is
-    reduced over ranks every batch, so every rank saves and stops at the same batch.
+    ``received`` is the number of the first signal that arrived (None while none has); ``stopped`` says the run was
+    stopped for it (``gansr-train``'s ``train()`` reports ``received`` as ``TrainResult.preempted_by`` then). The
+    handlers replace Lightning's SIGTERM handler while training (it would end the run with ``SIGTERMException`` and
+    no checkpoint) and are put back at teardown (also after an error). On the first SIGINT the previous SIGINT
+    handler is put back at once, so a second Ctrl-C raises ``KeyboardInterrupt`` (Lightning then ends the run with
+    exit code 1, without saving). Under DDP the flag is reduced over ranks every batch, so every rank saves and
+    stops at the same batch.
     """
 
-    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+    #: the signals that stop a run with a checkpoint (SIGINT: the first one; a second one aborts)
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 
     def __init__(self, dirpath: str, filename: str = "last.ckpt") -> None:
         self.path = Path(dirpath) / filename
         self.received: int | None = None
         self._previous: dict[int, object] = {}
+        self.stopped = False
 
-    def _handle(self, signum, frame) -> None:
-        self.received = signum
+    def _handle(self, signum, frame) -> None:  # no printing here: the signal may interrupt a print
+        if self.received is None:
+            self.received = signum
+        if signum == signal.SIGINT and signal.SIGINT in self._previous:  # so that a second Ctrl-C aborts
+            signal.signal(signal.SIGINT, self._previous.pop(signal.SIGINT))
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.received = None
+        self.stopped = False
         self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
-        if not trainer.strategy.reduce_boolean_decision(self.received is not None, all=False):
+        self._stop_if_signalled(trainer, pl_module)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking:
+            self._stop_if_signalled(trainer, pl_module)
+
+    def _stop_if_signalled(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.stopped or not trainer.strategy.reduce_boolean_decision(self.received is not None, all=False):
             return
-        trainer.save_checkpoint(self.path)
-        trainer.should_stop = True
+        save_checkpoint_once(trainer, self.path)
+        self.stopped = trainer.should_stop = True
+        trainer.limit_val_batches = 0  # no validation between the save and the exit
         name = signal.Signals(self.received).name if self.received else "a signal on another rank"
         pl_module.print(f"[gansr] {name} received: saved {self.path} at iteration {pl_module.iteration}; "
                         "stopping (continue with resume=auto or resume=<that file>)")
@@ -45,3 +74,30 @@ class PreemptionCheckpoint(pl.Callback):
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous = {}
+
+
+def ignore_stop_signals() -> None:
+    """In a DataLoader worker: SIGINT and SIGUSR1 are ignored; a SIGTERM from the worker's parent (the DataLoader
+    shutting it down) still ends it as PyTorch's own handler does, a SIGTERM from anyone else (a signal to the
+    whole process group) is ignored, so the main process can save a checkpoint and shut its workers down itself.
+
+    PyTorch's worker handler re-raises any SIGTERM that does not come from the parent, which kills the worker and
+    makes the main process fail with "DataLoader worker ... is killed by signal: Terminated". Here SIGTERM is
+    blocked and a daemon thread takes it with ``sigwaitinfo`` to read the sender (Linux); where that is not
+    available, SIGTERM is ignored.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    if not hasattr(signal, "sigwaitinfo"):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        return
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)  # harmless should a thread not block it
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # threads started from here on inherit the mask
+    parent = os.getppid()
+
+    def wait_for_parent_sigterm() -> None:
+        while signal.sigwaitinfo({signal.SIGTERM}).si_pid != parent:
+            pass
+        os._exit(0)
+
+    threading.Thread(target=wait_for_parent_sigterm, name="gansr-worker-sigterm", daemon=True).start()
