@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import hydra
@@ -18,7 +19,11 @@ from pytorch_lightning.callbacks import TQDMProgressBar
 
 from gansr.cli import CONF_DIR
 from gansr.training.checkpointing import AtomicCheckpointIO, newest_checkpoint
+from gansr.training.slurm import cluster_plugins, requeue_after_preemption, resume_when_requeued
 from gansr.training.speed import apply_speed_settings
+
+# conf/hydra/launcher/submitit_*.yaml extend hydra-submitit-launcher's schema of the same name on purpose
+warnings.filterwarnings("ignore", message=r"(?s).*validated against ConfigStore schema with the same name", category=UserWarning)
 
 
 def build_trainer(cfg: DictConfig, module: pl.LightningModule) -> pl.Trainer:
@@ -35,7 +40,7 @@ def build_trainer(cfg: DictConfig, module: pl.LightningModule) -> pl.Trainer:
         max_steps=max_steps,
         callbacks=callbacks,
         logger=loggers or False,
-        plugins=[AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO(), *cluster_plugins()],
     )
 
 
@@ -87,6 +92,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             print(f"[gansr] run folder: {output_dir}\n[gansr] generator weights: {export_path}")
     finally:
         finish_wandb(trainer)
+        requeue_after_preemption(trainer)  # SLURM: after last.ckpt, requeue; the job continues from it
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 
@@ -110,6 +116,7 @@ def finish_wandb(trainer: pl.Trainer) -> None:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
+    cfg.resume = resume_when_requeued(cfg.resume)  # a requeued SLURM job continues its run
     metrics = train(cfg)
     if cfg.optimized_metric:
         return metrics[cfg.optimized_metric]

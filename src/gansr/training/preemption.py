@@ -18,7 +18,7 @@ class PreemptionCheckpoint(pl.Callback):
     reduced over ranks every batch, so every rank saves and stops at the same batch.
     """
 
-    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)  # USR2: submitit's SLURM signal (training/slurm.py)
 
     def __init__(self, dirpath: str, filename: str = "last.ckpt") -> None:
         self.path = Path(dirpath) / filename
