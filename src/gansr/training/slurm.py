@@ -82,6 +82,6 @@ def requeue_after_preemption(trainer: pl.Trainer) -> None:
         job = os.environ["SLURM_JOB_ID"]
         print(f"[gansr] {signal.Signals(signum).name}: requeueing SLURM job {job}; it continues from last.ckpt",
               flush=True)
-        if subprocess.run(["scontrol", "requeue", job], timeout=60).returncode == 0:
+        if subprocess.run(["scontrol", "requeue", job], timeout=60, check=False).returncode == 0:
             sys.exit(0)
         print(f"[gansr] scontrol requeue {job} failed (not a batch job?): continue it with resume=auto", flush=True)
