@@ -32,9 +32,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--wandb", action=argparse.BooleanOptionalAction, default=None,
                         help="log plot + results to W&B (group = the table's wandb_group; default: on for paper scale)")
     parser.add_argument("--estimate", action="store_true",
-                        help="print + write cost.md: GPU-hours of the paper schedule from counted FLOPs (no training)")
+                        help="print + write cost.md: GPU-hours of the paper schedule from the s/iteration measured by the GPU "
+                             "benchmark (benchmarks/results.json) where present, else counted FLOPs (no training)")
     parser.add_argument("--throughput", type=float, default=DEFAULT_THROUGHPUT,
-                        help="--estimate: ASSUMED sustained FLOP/s per GPU (default 150e12, H100/H200 bf16)")
+                        help="--estimate: ASSUMED sustained FLOP/s per GPU for presets not measured (default 150e12)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     if args.estimate:
