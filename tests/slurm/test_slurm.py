@@ -115,3 +115,21 @@ def test_table_command_queues_stages_then_rows_with_afterok(slurm_cluster, tmp_p
         assert len(queued(list(jobs.values()))) == 3
     finally:
         subprocess.run(["scancel", *jobs.values()], check=False)
+
+
+def test_ddp_under_srun_runs_one_process_per_task(slurm_cluster, tiny_hr_folder, tmp_path):
+    """``srun --ntasks-per-node=2 gansr-train trainer=ddp trainer.devices=2``: Lightning takes ranks and world size
+    from SLURM (gloo on CPU here; one process per GPU on a cluster). The datamodule divides the global batch by the
+    world size (tests/test_ddp.py)."""
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "gansr.cli.train", *tiny_run(tiny_hr_folder, tmp_path), "trainer=ddp",
+               "trainer.accelerator=cpu", "trainer.devices=2", "trainer.num_nodes=1", "trainer.precision=32-true",
+               "trainer.benchmark=false", "speed=cpu", "trainer.max_steps=2", "callbacks.checkpoint.every_n_iterations=2",
+               f"hydra.run.dir={run}"]
+    done = subprocess.run(["srun", "--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1", "--time=10",
+                           "--job-name=ddp", *command], cwd=REPO, env=job_env(), capture_output=True, text=True,
+                          timeout=600, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert "GLOBAL_RANK: 0, MEMBER: 1/2" in output and "GLOBAL_RANK: 1, MEMBER: 2/2" in output
+    assert safe_load(run / "checkpoints" / "last.ckpt")["iteration"] == 2
