@@ -8,8 +8,8 @@ submit one job per sweep point, plus what a cluster sweep needs:
   name>``.
 
 Configs: ``conf/hydra/launcher/submitit_slurm.yaml`` and ``submitit_local.yaml`` (Hydra validates them against the
-plugin's schema of the same name; :mod:`gansr.cli.train` silences Hydra's deprecation note about that match). Pre-emption and requeue inside
-the job: :mod:`gansr.training.slurm`.
+plugin's schema of the same name; :mod:`gansr.cli.train` silences Hydra's deprecation note about that match).
+Pre-emption and requeue inside the job: :mod:`gansr.training.slurm`.
 """
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ class _GansrLauncher(submitit_launcher.BaseSubmititLauncher):
         return self._EXECUTOR == "local" or not sweeper.endswith("BasicSweeper")
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        """Submit one job per point (the base class's submission, plus the W&B group); return the jobs' results
+        when :meth:`waits`, else placeholders that say the jobs were queued."""
         import submitit
 
         assert self.config is not None
