@@ -242,7 +242,8 @@ def test_estimate_writes_cost_md(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tables.spec, "EXPERIMENTS_DIR", tmp_path)
     shutil.copytree(Path("experiments/srgan"), tmp_path / "srgan")
-    entries, path = tables.estimate_costs(load_table("srgan"), 100e12, rows=["SRGAN-VGG54"], cache_dir=tmp_path)
+    entries, path = tables.estimate_costs(load_table("srgan"), 100e12, rows=["SRGAN-VGG54"], cache_dir=tmp_path,
+                                          benchmark=tmp_path / "no_benchmark.json")
     assert [(e["row"], e["preset"], e["iterations"], e["batch"], e["patch"]) for e in entries] == [
         ("PSNR pre-training for SRGAN-VGG54", "srresnet_psnr", 1000000, 16, 96),  # the row's start (srgan.yaml)
         ("SRGAN-VGG54", "srgan", 200000, 16, 96)]
@@ -250,6 +251,34 @@ def test_estimate_writes_cost_md(tmp_path, monkeypatch):
     text = path.read_text()
     assert path == tmp_path / "srgan" / "cost.md"
     assert "not measured on a GPU" in text and "| SRGAN-VGG54 | srgan | 200,000 | 16 | 96 |" in text
+    assert text.count("| assumed 100 TFLOP/s |") == 2
+
+
+def test_estimate_uses_measured_seconds_per_iteration(tmp_path, monkeypatch):
+    """benchmarks/results.json (the GPU benchmark's schema) measured srgan at the row's batch: that row costs
+    measured s/iteration x iterations; the PSNR stage (not measured) and a batch mismatch fall back to FLOPs."""
+    import json
+
+    import gansr.tables as tables
+
+    monkeypatch.setattr(tables.spec, "EXPERIMENTS_DIR", tmp_path)
+    shutil.copytree(Path("experiments/srgan"), tmp_path / "srgan")
+    bench = tmp_path / "results.json"
+    measured = {"seconds_per_iteration": 0.09, "setting": "bf16 compiled", "device": "NVIDIA H200", "batch_size": 16,
+                "date": "2026-12-04"}
+    bench.write_text(json.dumps({"iterations": {"srgan": measured, "srresnet_psnr": {**measured, "batch_size": 8}}}))
+    entries, path = tables.estimate_costs(load_table("srgan"), 100e12, rows=["SRGAN-VGG54"], cache_dir=tmp_path,
+                                          benchmark=bench)
+    stage, row = entries
+    assert row["gpu_hours"] == pytest.approx(0.09 * 200000 / 3600)
+    assert row["source"].startswith("measured 0.09 s/iteration (NVIDIA H200, bf16 compiled, 2026-12-04)")
+    assert stage["gpu_hours"] == pytest.approx(tables.gpu_hours(stage["tflop_per_iteration"] * 1e12, 1000000, 100e12))
+    assert stage["source"] == "assumed 100 TFLOP/s (measured at batch 8, not 16)"
+    text = path.read_text()
+    assert "measured on a GPU by the benchmark (results.json)" in text and "rows it did not measure" in text
+    bench.write_text(json.dumps({"iterations": {"srgan": {"setting": "bf16"}}}))
+    with pytest.raises(ValueError, match="results.json: iterations.srgan needs a positive seconds_per_iteration"):
+        tables.estimate_costs(load_table("srgan"), rows=["SRGAN-VGG54"], cache_dir=tmp_path, benchmark=bench)
 
 
 # ------------------------------------------------------------------------------------------------ row configs

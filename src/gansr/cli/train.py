@@ -10,6 +10,7 @@ one ``last.ckpt``, SIGTERM/SIGUSR1/first Ctrl-C save ``last.ckpt`` + ``generator
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import hydra
@@ -34,7 +35,11 @@ from gansr.training.console import (
 )
 from gansr.training.preemption import PreemptionCheckpoint
 from gansr.training.run_lock import RunFolderInUseError, RunLock
+from gansr.training.slurm import cluster_plugins, requeue_after_preemption, resume_when_requeued
 from gansr.training.speed import apply_speed_settings
+
+# conf/hydra/launcher/submitit_*.yaml extend hydra-submitit-launcher's schema of the same name on purpose
+warnings.filterwarnings("ignore", message=r"(?s).*validated against ConfigStore schema with the same name", category=UserWarning)
 
 
 def build_trainer(cfg: DictConfig, module: pl.LightningModule) -> pl.Trainer:
@@ -58,7 +63,7 @@ def build_trainer(cfg: DictConfig, module: pl.LightningModule) -> pl.Trainer:
         max_steps=max_steps,
         callbacks=callbacks,
         logger=loggers or False,
-        plugins=[AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO(), *cluster_plugins()],
         enable_progress_bar=show_bar,
         # Lightning's module table (with "Total FLOPs: 0" on CPU) is replaced by IterationLog's one-line count
         enable_model_summary=cfg.trainer.get("enable_model_summary", False),
@@ -168,6 +173,7 @@ def _train_in_folder(cfg: DictConfig, output_dir: Path) -> TrainResult:
             print(f"[gansr] run folder: {output_dir}\n[gansr] generator weights: {export_path}")
     finally:
         finish_wandb(trainer)
+        requeue_after_preemption(trainer)  # SLURM: after last.ckpt, requeue; the job continues from it
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     return TrainResult(metrics, preempted_by, module.iteration)
 
@@ -192,6 +198,7 @@ def finish_wandb(trainer: pl.Trainer) -> None:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
+    cfg.resume = resume_when_requeued(cfg.resume)  # a requeued SLURM job continues its run
     try:
         metrics = train(cfg)
     except (RunRequestError, RunFolderInUseError) as err:

@@ -12,9 +12,12 @@ Each table lives in ``experiments/<table>/``: ``runs.yaml`` (rows: label, preset
   schedule, all in one W&B group, outputs in ``outputs/tables/<table>/paper/<row>``; then
   ``--scale paper --eval-only`` scores those generators on the paper's test sets.
 * ``--eval-only``: score existing ``generator.pth`` files only.
-* ``--estimate``: GPU-hours of the paper schedule per row and per PSNR pre-training stage, from
-  FLOPs counted on the meta device (torch.utils.flop_counter) and an *assumed* throughput (``--throughput``);
-  writes ``experiments/<table>/cost.md``. Not measured on a GPU.
+* ``--estimate``: GPU-hours of the paper schedule per row and per PSNR pre-training stage, from the seconds per
+  iteration the GPU benchmark measured per preset (``benchmarks/results.json``) where present, else from FLOPs
+  counted on the meta device (torch.utils.flop_counter) and an *assumed* throughput (``--throughput``); writes
+  ``experiments/<table>/cost.md``, which says per row which one it used.
+* ``--slurm`` (paper scale): ``hydra/launcher=submitit_slurm``; with ``--execute`` the stages and rows are queued,
+  each after the run it starts from (``afterok``); ``--override`` adds Hydra overrides (docs/slurm.md).
 * ``--wandb`` (default on for ``--scale paper``, off for smoke): log the plot (wandb.Image) and the results
   (wandb.Table) to a W&B run in the table's ``wandb_group`` with ``job_type=table`` (offline without credentials).
 

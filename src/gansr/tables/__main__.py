@@ -17,7 +17,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--table", required=True, choices=TABLES)
     parser.add_argument("--scale", choices=("smoke", "paper"), default="smoke")
     parser.add_argument("--eval-only", action="store_true", help="score existing generator.pth files only")
-    parser.add_argument("--execute", action="store_true", help="paper scale: run the printed commands")
+    parser.add_argument("--execute", action="store_true", help="paper scale: run the printed commands (--slurm: queue them)")
+    parser.add_argument("--slurm", action="store_true",
+                        help="paper scale: hydra/launcher=submitit_slurm; with --execute, stages first and each row "
+                             "after its stage (--dependency=afterok), see docs/slurm.md")
+    parser.add_argument("--override", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="paper scale: Hydra overrides added to every command (e.g. hydra.launcher.partition=gpu)")
     parser.add_argument("--iterations", type=int, default=3, help="smoke: training iterations per row")
     parser.add_argument("--eval-limit", type=int, default=5, help="smoke: images per test set")
     parser.add_argument("--data-root", type=Path, help="folder with <Set>/HR (default ../shared/data)")
@@ -27,9 +32,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--wandb", action=argparse.BooleanOptionalAction, default=None,
                         help="log plot + results to W&B (group = the table's wandb_group; default: on for paper scale)")
     parser.add_argument("--estimate", action="store_true",
-                        help="print + write cost.md: GPU-hours of the paper schedule from counted FLOPs (no training)")
+                        help="print + write cost.md: GPU-hours of the paper schedule from the s/iteration measured by the GPU "
+                             "benchmark (benchmarks/results.json) where present, else counted FLOPs (no training)")
     parser.add_argument("--throughput", type=float, default=DEFAULT_THROUGHPUT,
-                        help="--estimate: ASSUMED sustained FLOP/s per GPU (default 150e12, H100/H200 bf16)")
+                        help="--estimate: ASSUMED sustained FLOP/s per GPU for presets not measured (default 150e12)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     if args.estimate:
@@ -40,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         md = run_table(args.table, args.scale, args.eval_only, iterations=args.iterations, eval_limit=args.eval_limit,
                        data_root=args.data_root, train_hr=args.train_hr, output_root=args.output_root, rows=args.rows,
-                       execute=args.execute, wandb=args.wandb)
+                       execute=args.execute, wandb=args.wandb, slurm=args.slurm, overrides=args.override)
     except MissingInputsError as err:
         sys.exit(str(err))
     if md is not None:

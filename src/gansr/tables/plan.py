@@ -80,9 +80,9 @@ def paper_runs(table: TableSpec, rows: list[str] | None = None) -> list[PaperRun
     return [*stages.values(), *row_runs]
 
 
-def paper_commands(table: TableSpec, output_root: Path) -> list[list[str]]:
-    """:func:`paper_runs` as ``gansr-train -m`` commands, to run in order, each from the run before it
-    (``module.generator_init=<output_root>/<init_from>/checkpoints/last.ckpt``).
+def paper_commands(table: TableSpec, output_root: Path, rows: list[str] | None = None) -> list[list[str]]:
+    """:func:`paper_runs` (``rows``: only these row labels and their stages) as ``gansr-train -m`` commands, to run
+    in order, each from the run before it (``module.generator_init=<output_root>/<init_from>/checkpoints/last.ckpt``).
 
     Every command runs the preset's full schedule on one GPU (bf16), logs to CSV + W&B in the table's W&B group
     (``+wandb_group`` feeds ``conf/logger/wandb.yaml``'s ``group``) with ``job_type=train`` (the table's
@@ -93,5 +93,5 @@ def paper_commands(table: TableSpec, output_root: Path) -> list[list[str]]:
          *([f"module.generator_init={output_root / run.init_from / 'checkpoints' / 'last.ckpt'}"] if run.init_from else []),
          "trainer=gpu", "logger=many", f"+wandb_group={table.wandb_group}", "+logger.wandb.job_type=train",
          f"run_name={run.name}", f"hydra.sweep.dir={output_root}", f"hydra.sweep.subdir={run.name}"]
-        for run in paper_runs(table)
+        for run in paper_runs(table, rows)
     ]

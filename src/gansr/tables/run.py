@@ -1,15 +1,17 @@
-"""Run a table: train its rows tiny (smoke) and score them, or print / run the paper-scale commands."""
+"""Run a table: train its rows tiny (smoke) and score them, or print / run / submit the paper-scale commands."""
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
-from gansr.tables.plan import paper_commands
+from gansr.tables.plan import paper_commands, paper_runs
 from gansr.tables.plot import plot_perception_distortion
 from gansr.tables.report import (NIQE_PARAMS, available_metrics, check_inputs, eval_datasets, log_to_wandb, result_rows,
                                  score_generator, write_results)
-from gansr.tables.spec import REPO_DIR, Row, load_table
+from gansr.tables.spec import REPO_DIR, Row, TableSpec, load_table
 
 #: tiny generator overrides by generator class (as tests/test_experiments.py).
 TINY_GENERATOR = {
@@ -60,14 +62,42 @@ def train_smoke(row: Row, run_dir: Path, iterations: int, train_hr: Path, data_r
     return run_dir / "generator.pth"
 
 
+#: the line hydra_plugins.gansr_launcher prints per queued job
+SUBMITTED = re.compile(r"^\[gansr\] submitted SLURM job (\S+):", re.MULTILINE)
+
+
+def submit_paper_runs(table: TableSpec, output_root: Path, rows: list[str] | None = None,
+                      overrides: list[str] = ()) -> dict[str, str]:
+    """Queue :func:`~gansr.tables.plan.paper_commands` on SLURM (``hydra/launcher=submitit_slurm`` + ``overrides``):
+    PSNR stages first, each row or chained stage with ``--dependency=afterok:<job of the run it starts from>``, so
+    one command queues a whole table. Returns ``{run name: SLURM job id}``."""
+    jobs: dict[str, str] = {}
+    for run, command in zip(paper_runs(table, rows), paper_commands(table, output_root, rows)):
+        command = [*command, "hydra/launcher=submitit_slurm", *overrides]
+        if run.init_from:
+            command.append(f"++hydra.launcher.additional_parameters.dependency=afterok:{jobs[run.init_from]}")
+        print(shlex.join(command), flush=True)
+        done = subprocess.run(command, cwd=REPO_DIR, stdout=subprocess.PIPE, text=True, check=False)
+        sys.stdout.write(done.stdout)
+        found = SUBMITTED.findall(done.stdout)
+        if done.returncode or len(found) != 1:
+            raise RuntimeError(f"submitting {run.name} failed (exit {done.returncode}); queued so far: {jobs or 'none'}")
+        jobs[run.name] = found[0]
+    print("[gansr] queued " + ", ".join(f"{name}: job {job}" for name, job in jobs.items()))
+    return jobs
+
+
 def run_table(table_name: str, scale: str = "smoke", eval_only: bool = False, *, iterations: int = 3,
               eval_limit: int | None = 5, data_root: Path | None = None, train_hr: Path | None = None,
               cache_dir: Path | None = None, output_root: Path | None = None, rows: list[str] | None = None,
-              execute: bool = False, wandb: bool | None = None) -> Path | None:
-    """Fill ``experiments/<table>/results.md`` (smoke / eval-only) or print the paper-scale commands.
+              execute: bool = False, wandb: bool | None = None, slurm: bool = False,
+              overrides: list[str] = ()) -> Path | None:
+    """Fill ``experiments/<table>/results.md`` (smoke / eval-only) or print the paper-scale commands (``execute``:
+    run them one after another here; with ``slurm``: queue them, :func:`submit_paper_runs`).
 
     ``rows`` restricts the trainable rows by label; ``wandb`` (default: paper scale only) logs plot and results to
-    W&B. Returns the results.md path (None when only printing).
+    W&B; ``overrides`` are added to every paper-scale command. Returns the results.md path (None at paper scale
+    without ``eval_only``).
     """
     table = load_table(table_name)
     data_root = Path(data_root or REPO_DIR.parent / "shared" / "data").resolve()
@@ -75,8 +105,11 @@ def run_table(table_name: str, scale: str = "smoke", eval_only: bool = False, *,
     output_root = Path(output_root or REPO_DIR / "outputs" / "tables" / table.name / scale).resolve()
     trainable = [r for r in table.rows if not r.reference_only and (rows is None or r.label in rows)]
     if scale == "paper" and not eval_only:
-        commands = paper_commands(table, output_root)
-        for command in commands:
+        if slurm and execute:
+            submit_paper_runs(table, output_root, rows, overrides)
+            return None
+        for command in paper_commands(table, output_root, rows):
+            command += [*(["hydra/launcher=submitit_slurm"] if slurm else []), *overrides]
             print(shlex.join(command))
             if execute:
                 subprocess.run(command, check=True, cwd=REPO_DIR)

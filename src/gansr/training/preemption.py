@@ -33,8 +33,9 @@ class PreemptionCheckpoint(pl.Callback):
     stops at the same batch.
     """
 
-    #: the signals that stop a run with a checkpoint (SIGINT: the first one; a second one aborts)
-    SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+    #: the signals that stop a run with a checkpoint (SIGINT: the first one; a second one aborts; USR2: submitit's
+    #: SLURM signal, see training/slurm.py)
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT)
 
     def __init__(self, dirpath: str, filename: str = "last.ckpt") -> None:
         self.path = Path(dirpath) / filename
@@ -77,8 +78,8 @@ class PreemptionCheckpoint(pl.Callback):
 
 
 def ignore_stop_signals() -> None:
-    """In a DataLoader worker: SIGINT and SIGUSR1 are ignored; a SIGTERM from the worker's parent (the DataLoader
-    shutting it down) still ends it as PyTorch's own handler does, a SIGTERM from anyone else (a signal to the
+    """In a DataLoader worker: SIGINT, SIGUSR1 and SIGUSR2 (SLURM's ``--signal`` reaches every process of a job)
+    are ignored; a SIGTERM from the worker's parent (the DataLoader shutting it down) still ends it as PyTorch's own handler does, a SIGTERM from anyone else (a signal to the
     whole process group) is ignored, so the main process can save a checkpoint and shut its workers down itself.
 
     PyTorch's worker handler re-raises any SIGTERM that does not come from the parent, which kills the worker and
@@ -88,6 +89,7 @@ def ignore_stop_signals() -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     if not hasattr(signal, "sigwaitinfo"):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         return
