@@ -231,7 +231,7 @@ def reference(spec: dict, state: dict, batches: list, *, weights: dict | None = 
         e_d = e if e_grad_from_d_branch else {k: v.detach() for k, v in e.items()}
         fake_logits, fake_map = disc(fake_in, e_d)
         real_logits = real_map = None
-        if kind != "vanilla_mean" and kind != "vanilla_sum" or with_map:
+        if kind not in ("vanilla_mean", "vanilla_sum") or with_map:  # vanilla G loss does not read D(HR)
             with torch.no_grad():  # train-mode forward: BN running stats move, no gradient
                 real_logits, real_map = disc(hr, e)
         loss = loss + w["adversarial"] * ref_generator_gan(kind, real_logits, fake_logits)
