@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from hydra.utils import instantiate
 
 from gansr.cli import CONF_DIR, compose_config
@@ -88,10 +89,13 @@ def count(module) -> int:
 # (experiment, G, D, E) at paper size: METHODS.md 8.4 (D sizes follow each preset's HR patch)
 PAPER_SIZES = [
     ("esrgan", 16_697_987, 14_499_401, None),
-    ("fasrgan", 16_697_987, 70_473_220, None),
+    ("fasrgan", 16_697_987, 154_359_300, None),  # UNet FC 256*24*24 -> 1024 at the paper's HR 192
+    ("fasrgan_official", 16_697_987, 70_473_220, None),  # json HR 128 (METHODS.md 1.3)
     ("fs_srgan", 11_697_155, 20_735_689, 721_216),
-    ("fa_fs_srgan", 10_977_731, 70_508_356, 1_440_640),
+    ("fa_fs_srgan", 10_977_731, 154_394_436, 1_440_640),
+    ("fa_fs_srgan_official", 10_977_731, 70_508_356, 1_440_640),
     ("srgan", 1_549_462, 23_563_649, None),
+    ("srgan_fs", 1_385_619, 23_598_785, 89_730),  # G' + E = 1,475,349: the FASRGAN paper's 1.48 M
     ("edsr_gan", 1_517_571, None, None),
     ("pesr", 43_089_947, None, None),
 ]
@@ -129,3 +133,21 @@ def test_cli_multirun_sweeps_two_tiny_esrgan_runs(tiny_hr_folder, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(list((tmp_path / "multirun" / "esrgan").glob("*/*/generator.pth"))) == 2
+
+
+def test_srgan_fs_generator_matches_the_papers_count(tmp_path):
+    """FASRGAN paper, SRGAN section: "the parameter for SRGAN_Fs is 1.48[M], and 1.554[M] for SRGAN". Counted with
+    BatchNorm buffers (state-dict size) SRResNet is 1,553,686 = 1.554 M, so that is the paper's convention; SRGAN_Fs
+    (E = conv9x9 + PReLU + 1 RB, G' = 14 RBs without a head) gives 1.479 M = 1.48 M that way too."""
+    def state_size(*modules):
+        return sum(v.numel() for m in modules for k, v in m.state_dict().items() if not k.endswith("num_batches_tracked"))
+
+    srgan = compose_config(["experiment=srgan", "loss.perceptual.pretrained=false"], tmp_path / "a")
+    fs = compose_config(["experiment=srgan_fs", "loss.perceptual.pretrained=false"], tmp_path / "b")
+    g, e = instantiate(fs.generator), instantiate(fs.sharing)
+    assert round(state_size(instantiate(srgan.generator)) / 1e6, 3) == 1.554
+    assert round(state_size(g, e) / 1e6, 2) == 1.48
+    assert count(g) + count(e) == 1_475_349
+    assert len(e.body) == 1 and len(g.body) == 14
+    lr = torch.rand(1, 3, 8, 8)
+    assert g(e(lr)).shape == (1, 3, 32, 32)

@@ -159,6 +159,7 @@ def test_fasrgan_logs_map_and_attention_terms():
     d = UNetDiscriminator(num_feat=4, input_size=PATCH)
     module = FASRGAN(g, d, optimizer_g=adam(), optimizer_d=adam(), pixel_loss=PixelLoss(1e-2))
     assert isinstance(module.map_objective, PixelMapGAN) and isinstance(module.attention, FineGrainedAttentionLoss)
+    assert module.attention.weight == 1e-2 and module.adversarial_map_weight == 5e-3  # FASRGAN paper lambda2; json
     trainer = fit(module)
     logged = set(trainer.logged_metrics)
     assert {"train/g/adversarial_map", "train/g/attention", "train/d/adversarial_map"} <= logged

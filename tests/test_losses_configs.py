@@ -22,7 +22,7 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
         ("gan/relativistic_standard_focal", RelativisticStandardGAN, {"focal_gamma": 1.0}),
         ("mask/mse", ErrorMask, {"k": 0.2, "b": 0.5, "error_scale": 1.0, "apply_to_real": False}),
         ("mask/mse_255", ErrorMask, {"k": 0.2, "b": 0.5, "error_scale": 255.0, "reduction": "pixel"}),
-        ("attention/fine_grained", FineGrainedAttentionLoss, {"weight": 5e-2}),
+        ("attention/fine_grained", FineGrainedAttentionLoss, {"weight": 1e-2}),  # FASRGAN paper lambda2
     ],
 )
 def test_config_instantiates(name, cls, attrs):

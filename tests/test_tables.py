@@ -191,13 +191,15 @@ def test_pretrain_stage_from_preset_config():
     from gansr.tables import pretrain_chain, pretrain_stage
 
     assert pretrain_stage("esrgan") == ("esrgan_psnr", None)
-    assert pretrain_stage("esrgan_mask") == ("esrgan_psnr", 10000)  # the mask paper's 10-epoch warm-up
+    assert pretrain_stage("esrgan_mask") == ("esrgan_mask_psnr", None)  # the mask paper's 10-epoch MSE warm-up
     assert pretrain_stage("fasrgan") == ("esrgan_psnr", None)  # RRDB_PSNR_x4
     assert pretrain_stage("fs_srgan") == ("fs_srgan_psnr", None)
-    assert pretrain_stage("edsr_gan_mask") == ("edsr_psnr", None)  # inherited from edsr_gan
+    assert pretrain_stage("fa_fs_srgan") == ("fa_fs_srgan_psnr", None)  # FASRGAN paper: every G L1-pretrained
+    assert pretrain_stage("edsr_gan_mask") == ("edsr_psnr_x2", None)  # inherited from edsr_gan: x4 GAN from x2
     assert pretrain_stage("srgan_fa") == ("srresnet_psnr", None)  # inherited from srgan
-    assert pretrain_stage("srgan_fs") is None and pretrain_stage("fa_fs_srgan") is None  # from scratch
-    assert pretrain_chain("edsr_gan") == [("edsr_psnr_x2", None), ("edsr_psnr", None)]
+    assert pretrain_stage("srgan_fs") == ("srgan_fs_psnr", None)
+    assert pretrain_chain("edsr_gan") == [("edsr_psnr_x2", None)]
+    assert pretrain_chain("edsr_gan_from_x4") == [("edsr_psnr_x2", None), ("edsr_psnr", None)]  # the old chain
 
 
 def test_paper_commands_chain_the_psnr_stages(tmp_path):
@@ -207,15 +209,18 @@ def test_paper_commands_chain_the_psnr_stages(tmp_path):
 
     commands = paper_commands(load_table("mask"), tmp_path)
     folders = [next(a.split("=", 1)[1] for a in c if a.startswith("hydra.sweep.subdir=")) for c in commands]
-    assert folders[:4] == ["pretrain_esrgan_psnr_10000", "pretrain_pesr_psnr", "pretrain_edsr_psnr_x2", "pretrain_edsr_psnr"]
+    assert folders[:3] == ["pretrain_esrgan_mask_psnr", "pretrain_pesr_psnr", "pretrain_edsr_psnr_x2"]
     inits = {f: next((a.split("=", 1)[1] for a in c if a.startswith("module.generator_init=")), None)
              for f, c in zip(folders, commands)}
     last = lambda name: str(tmp_path / name / "checkpoints" / "last.ckpt")  # noqa: E731
-    assert inits["pretrain_edsr_psnr_x2"] is None and inits["pretrain_edsr_psnr"] == last("pretrain_edsr_psnr_x2")
-    assert inits["esrgan"] == inits["esrgan_mask"] == last("pretrain_esrgan_psnr_10000")
-    assert inits["edsr_gan_mask"] == last("pretrain_edsr_psnr")
+    assert inits["pretrain_edsr_psnr_x2"] is None
+    assert inits["esrgan"] == inits["esrgan_mask"] == last("pretrain_esrgan_mask_psnr")
+    assert inits["edsr_gan"] == inits["edsr_gan_mask"] == last("pretrain_edsr_psnr_x2")  # mask paper: x4 GAN from x2
     warmup = compose_config([a for a in commands[0][2:] if not a.startswith("hydra.")], tmp_path / "c")
     assert warmup.trainer.max_steps == 10000 and warmup.module._target_ == "gansr.PSNRModule"
+    assert warmup.module.pixel_loss.criterion == "mse" and warmup.data.patch_size == 256  # 001 Sec. 3.1
+    gan = compose_config([a for a in commands[folders.index("edsr_gan")][2:] if not a.startswith("hydra.")], tmp_path / "g")
+    assert gan.module.generator_init_scale == 2
 
 
 def test_iteration_flops_positive_and_linear_in_batch(tmp_path):

@@ -27,10 +27,11 @@ class FineGrainedAttentionLoss(nn.Module):
     """``weight * mean_{b,c,h,w}[(1 − sigmoid(map_fake)).detach() ⊙ |sr − hr|]``.
 
     Shapes: sr, hr ``(B,C,H,W)``; fake_map_logits ``(B,C,H,W)`` or ``(B,1,H,W)`` (broadcast over channels)
-    -> scalar (already weighted). FASRGAN: weight 5e-2 (FA+Fs-SRGAN: 1e-2), 3-channel map.
+    -> scalar (already weighted). FASRGAN and FA+Fs-SRGAN: weight 1e-2 (paper; the FASRGAN json has 5e-2),
+    3-channel map.
     """
 
-    def __init__(self, weight: float = 5e-2) -> None:
+    def __init__(self, weight: float = 1e-2) -> None:
         super().__init__()
         self.weight = float(weight)
 

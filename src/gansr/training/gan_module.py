@@ -119,11 +119,9 @@ class GANModule(SRModule):
         return optimizers, schedulers
 
     def discriminator_inputs(self, sr: torch.Tensor, hr: torch.Tensor, mask: torch.Tensor | None):
-        """``(fake, real)`` as D sees them: ``SR * mask`` and HR (or ``HR * mask``), METHODS.md 7.1 rows 4-5."""
-        if mask is None:
-            return sr, hr
-        real = hr * mask if self.mask.apply_to_real else hr
-        return sr * mask, real
+        """``(fake, real)`` as D sees them: ``SR * mask`` and HR (or ``HR * mask``), METHODS.md 7.1 rows 4-5
+        (:meth:`gansr.training.mask.ErrorMask.masked_inputs`)."""
+        return (sr, hr) if mask is None else self.mask.masked_inputs(sr, hr, mask)
 
     # ------------------------------------------------------------------ losses
     def generator_losses(self, sr: torch.Tensor, hr: torch.Tensor, mask: torch.Tensor | None) -> dict[str, torch.Tensor]:

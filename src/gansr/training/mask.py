@@ -70,14 +70,20 @@ class ErrorMask:
             err = F.avg_pool2d(F.pad(err, (pad, pad, pad, pad), mode="reflect"), self.window, stride=1)
         return (self.k * err + self.b).clamp(0.0, 1.0)
 
-    def apply(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """-> ``(sr * mask, hr or hr * mask, mask)``: the discriminator's fake and real inputs and the mask.
+    def masked_inputs(self, sr: torch.Tensor, hr: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> ``(sr * mask, hr or hr * mask)``: the discriminator's fake and real inputs for a given ``mask``.
 
-        ``sr * mask`` keeps SR's graph (G's gradient is scaled per pixel by the mask); the mask itself has no
-        graph. With ``apply_to_real=False`` the returned HR is the very same tensor object that was passed in.
+        The one place D's inputs are masked: ``GANModule.discriminator_inputs`` calls it with the mask computed
+        once per iteration, so the G and the D step see the same mask. ``sr * mask`` keeps SR's graph (G's
+        gradient is scaled per pixel by the mask); with ``apply_to_real=False`` the returned HR is the very same
+        tensor object that was passed in.
         """
+        return sr * mask, (hr * mask if self.apply_to_real else hr)
+
+    def apply(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> ``(sr * mask, hr or hr * mask, mask)``: the mask of ``(sr, hr)`` and :meth:`masked_inputs`."""
         mask = self(sr, hr)
-        return sr * mask, (hr * mask if self.apply_to_real else hr), mask
+        return (*self.masked_inputs(sr, hr, mask), mask)
 
     def __repr__(self) -> str:
         return (

@@ -40,13 +40,14 @@ class ESRGAN(GANModule):
 
 class FASRGAN(ESRGAN):
     """FASRGAN (Yan et al., IEEE TMM 2021; METHODS.md 1.3-1.4): ESRGAN's objective on the UNet's global score,
-    plus the per-pixel map term (``adversarial_map_weight=5e-3``) and the fine-grained attention loss (5e-2).
-    The discriminator must return ``(logits, map)``."""
+    plus the per-pixel map term (``adversarial_map_weight=5e-3``) and the fine-grained attention loss with
+    lambda2 = 1e-2 (the paper's value, "used in our FASRGAN"; the official json's 5e-2 is ``fasrgan_official``,
+    METHODS.md 1.7a). The discriminator must return ``(logits, map)``."""
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, objective: nn.Module | None = None, **kwargs) -> None:
         kwargs.setdefault("map_objective", PixelMapGAN())
         kwargs.setdefault("adversarial_map_weight", 5e-3)
-        kwargs.setdefault("attention", FineGrainedAttentionLoss(weight=5e-2))
+        kwargs.setdefault("attention", FineGrainedAttentionLoss(weight=1e-2))
         super().__init__(generator, discriminator, objective, **kwargs)
 
 
@@ -62,12 +63,11 @@ class FsSRGAN(ESRGAN):
 
 class FAFsSRGAN(FASRGAN):
     """FA+Fs-SRGAN (Yan et al., IEEE TMM 2021; METHODS.md 1.6): FASRGAN's losses with the UNet on E's features
-    (64 input channels) and the shared extractor owned by both optimizers; attention weight 1e-2."""
+    (64 input channels) and the shared extractor owned by both optimizers; attention weight 1e-2 as FASRGAN."""
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, extractor: nn.Module, objective: nn.Module | None = None, **kwargs) -> None:
         if extractor is None:
             raise ValueError("FAFsSRGAN needs a shared extractor: set sharing=shared_extractor")
-        kwargs.setdefault("attention", FineGrainedAttentionLoss(weight=1e-2))
         super().__init__(generator, discriminator, objective, extractor=extractor, **kwargs)
 
 
