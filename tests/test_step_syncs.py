@@ -191,3 +191,12 @@ def test_cuda_steady_state_iterations_do_not_synchronise(stage):
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert module.iteration == 6
+
+
+def test_fp32_sr_is_on_for_the_255_mask_rows_only(tmp_path):
+    from gansr.cli import compose_config
+
+    for experiment, expected in (("pesr_mask", True), ("edsr_gan_mask", True), ("pesr", False), ("esrgan_mask", False)):
+        cfg = compose_config([f"experiment={experiment}", "trainer=gpu"], tmp_path)
+        assert cfg.module.fp32_sr is expected, experiment
+        assert expected is (cfg.mask is not None and cfg.mask.error_scale == 255.0)
