@@ -35,11 +35,11 @@ fi
 
 record() {  # record NAME RC SECONDS LIMIT: the stage's outcome under "stages"
   $PY -c "
-import sys; from common import read_json, update_json
-stages = read_json('$JSON').get('stages', {}); rc = int(sys.argv[2])
-stages[sys.argv[1]] = {'returncode': rc, 'seconds': float(sys.argv[3]), 'limit_s': int(sys.argv[4]),
-                       'outcome': 'ok' if rc == 0 else 'timed out' if rc in (124, 137) else 'skipped' if rc == -1 else 'failed'}
-update_json('$JSON', 'stages', stages)" "$@"
+import json, os, sys  # stdlib only: starts in milliseconds
+path = '$JSON'; data = json.load(open(path)) if os.path.isfile(path) else {}; rc = int(sys.argv[2])
+data.setdefault('stages', {})[sys.argv[1]] = {'returncode': rc, 'seconds': float(sys.argv[3]), 'limit_s': int(sys.argv[4]),
+    'outcome': 'ok' if rc == 0 else 'timed out' if rc in (124, 137) else 'skipped' if rc == -1 else 'failed'}
+json.dump(data, open(path + '.tmp', 'w'), indent=2); os.replace(path + '.tmp', path)" "$@"
 }
 
 stage() {  # stage NAME LIMIT COMMAND...: run with `timeout`, within what is left of the budget
@@ -59,8 +59,8 @@ stage() {  # stage NAME LIMIT COMMAND...: run with `timeout`, within what is lef
 }
 
 if [ "$SMOKE" = 1 ]; then
-  HR=$($PY -c "from common import SHARED; print(SHARED / 'BSDS200' / 'HR')")
-  DATA=$($PY -c "from common import SHARED; print(SHARED)")
+  DATA=${GANSR_SHARED_DATA:-$PWD/../shared/data}
+  HR=$DATA/BSDS200/HR
   SMOKE_HR=$(mktemp -d)/HR && mkdir -p "$SMOKE_HR" && ls "$HR" | sort | head -3 | while read -r f; do cp "$HR/$f" "$SMOKE_HR/"; done
   HR=$SMOKE_HR
   TINY=(--tiny --warmup 1 --iters 1)
