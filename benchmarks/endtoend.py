@@ -41,7 +41,7 @@ def gansr_train(overrides: list[str], workdir: Path, timeout: float | None) -> t
     command = [sys.executable, "-m", "gansr.cli.train", *overrides, f"paths.root_dir={workdir}", "run_name=bench",
                "+callbacks.timer._target_=common.IterationTimer", f"+callbacks.timer.path={workdir / 'timer.json'}"]
     start = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=timeout)
     return done.returncode, (done.stdout + done.stderr)[-4000:], time.perf_counter() - start
 
 
@@ -94,7 +94,7 @@ def learn(args) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="gansr_learn_"))
     overrides = ["experiment=esrgan_psnr", "trainer=gpu", "data=folder", f"data.train.hr_dir={args.hr_dir}",
                  "data.train.repeat=100", f"paths.data_dir={args.data_dir}", "logger=csv",
-                 f"+trainer.max_time=00:00:{int(args.minutes):02d}:{int(round(60 * (args.minutes % 1))):02d}",
+                 f"+trainer.max_time=00:00:{int(args.minutes):02d}:{round(60 * (args.minutes % 1)):02d}",
                  f"trainer.val_check_interval={args.val_every}", "callbacks.checkpoint.every_n_iterations=1000000",
                  "trainer.enable_progress_bar=false", f"trainer.log_every_n_steps={min(50, args.val_every)}"]
     if args.lr_cache:

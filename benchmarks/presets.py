@@ -39,7 +39,16 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from common import CUDA, DEVICE, IterationTimer, device_name, read_json, sync, today, update_json
+from common import (
+    CUDA,
+    DEVICE,
+    IterationTimer,
+    device_name,
+    read_json,
+    sync,
+    today,
+    update_json,
+)
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode

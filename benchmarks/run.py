@@ -135,7 +135,7 @@ def gpu_sections(out: str, results: dict) -> None:
     results.update({k: v for k, v in read_json(Path(out)).items() if k not in results})
 
 
-def main(argv: list[str] | None = None) -> None:  # noqa: C901
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--merge-iterations", metavar="JSON", help="copy the 'iterations' entries of JSON into --out and exit")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import statistics
-import time
 
 import pytorch_lightning as pl
 import torch

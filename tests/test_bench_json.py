@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import common  # noqa: E402
-import presets  # noqa: E402
+import common
+import presets
 
 SCHEMA = {"seconds_per_iteration", "setting", "device", "batch_size", "date"}
 

@@ -58,19 +58,21 @@ def test_every_paper_preset_compiles_its_step_networks_without_graph_breaks(tiny
     assert len(traced) >= 8 and vgg_traced  # distinct network sets among the paper presets
 
 
+def esrgan_run(compile: bool, backend: str, iterations: int, precision: str = "32-true"):
+    """A tiny ESRGAN run from fixed weights and data: ``(module, trainer)``."""
+    torch.manual_seed(1)
+    perceptual = PerceptualLoss(1.0, layer="conv2_2", pretrained=False)
+    module = tiny_esrgan(perceptual_loss=perceptual)
+    apply_speed_settings(module, {"compile": compile, "compile_backend": backend, "finite_check_interval": 1})
+    trainer = pl.Trainer(accelerator="cpu", max_steps=iterations * 2, precision=precision, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, DataLoader(RandomPairs(), batch_size=4))
+    return module, trainer
+
+
 def compiled_and_eager_runs(backend: str, iterations: int):
     """Two tiny ESRGAN runs from the same weights and data, eager and compiled: ``[(module, trainer)] * 2``."""
-    runs = []
-    for compile in (False, True):
-        torch.manual_seed(1)
-        perceptual = PerceptualLoss(1.0, layer="conv2_2", pretrained=False)
-        module = tiny_esrgan(perceptual_loss=perceptual)
-        apply_speed_settings(module, {"compile": compile, "compile_backend": backend, "finite_check_interval": 1})
-        trainer = pl.Trainer(accelerator="cpu", max_steps=iterations * 2, logger=False, enable_checkpointing=False,
-                             enable_progress_bar=False, enable_model_summary=False)
-        trainer.fit(module, DataLoader(RandomPairs(), batch_size=4))
-        runs.append((module, trainer))
-    return runs
+    return [esrgan_run(compile, backend, iterations) for compile in (False, True)]
 
 
 def relative_weight_change(a: pl.LightningModule, b: pl.LightningModule) -> float:
@@ -92,7 +94,11 @@ def relative_weight_change(a: pl.LightningModule, b: pl.LightningModule) -> floa
 def test_compiled_esrgan_matches_eager_over_20_iterations_and_resumes(backend, tmp_path):
     (eager, _), (compiled, trainer) = compiled_and_eager_runs(backend, 20)
     assert list(compiled.state_dict()) == list(eager.state_dict())  # checkpoint keys are the eager ones
-    assert relative_weight_change(eager, compiled) <= 1e-2  # bf16 tolerance (aot_eager: same kernels, ~0)
+    if backend == "aot_eager":  # the same ATen kernels: the same weights
+        assert relative_weight_change(eager, compiled) <= 1e-6
+    else:  # fused kernels round differently; Adam amplifies it in near-zero gradients: bf16 autocast is the yardstick
+        bf16, _ = esrgan_run(False, backend, 20, precision="bf16-mixed")
+        assert relative_weight_change(eager, compiled) <= max(1e-2, 2 * relative_weight_change(eager, bf16))
     path = tmp_path / "compiled.ckpt"
     trainer.save_checkpoint(path)
     torch.manual_seed(1)

@@ -48,7 +48,7 @@ def test_batch_real_fake_auto_only_without_batchnorm():
         apply_speed_settings(module, {**CPU, "batch_real_fake": "yes"})
 
 
-@pytest.mark.filterwarnings("ignore:You are trying to `self.log\(\)`")
+@pytest.mark.filterwarnings(r"ignore:You are trying to `self.log\(\)`")
 def test_batched_discriminator_forward_gives_the_same_losses_and_gradients():
     module = tiny_esrgan()
     module.discriminator = no_bn_discriminator()
@@ -154,7 +154,7 @@ def test_channels_last_per_network_and_matmul_precision():
         assert torch.get_float32_matmul_precision() == "high"
     finally:
         torch.set_float32_matmul_precision(before)
-    nhwc = lambda net: next(m for m in net.modules() if isinstance(m, nn.Conv2d)).weight.is_contiguous(memory_format=torch.channels_last)  # noqa: E731
+    nhwc = lambda net: next(m for m in net.modules() if isinstance(m, nn.Conv2d)).weight.is_contiguous(memory_format=torch.channels_last)
     assert nhwc(module.discriminator) and nhwc(module.perceptual_loss.vgg) and not nhwc(module.generator)
     assert not module.channels_last  # batches stay NCHW when G and E do
     with pytest.raises(ValueError, match="unknown network"):
