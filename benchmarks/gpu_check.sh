@@ -7,11 +7,14 @@
 #   benchmarks/gpu_check.sh                             # there: device tool run, carry [".gpu_carry"], timeout_s 600
 #   benchmarks/gpu_check.sh --cpu-smoke                 # here: every stage for 1-4 iterations, tiny networks, CPU
 #
-# Stages (limit in seconds; the whole script stops starting stages once GPU_CHECK_BUDGET=470 s are spent):
-#   environment 10  | matmul peak 30 | sync test 60 (tests/test_step_syncs.py on CUDA: set_sync_debug_mode error)
-#   eager 100       | compiled 110   | end to end 60 (gansr-train esrgan on BSDS200 folder)
-#   learn: gansr-train esrgan_psnr trainer=gpu on the BSDS200 folder, Set5 PSNR-Y every 500 iterations, for
-#          3 minutes or what is left of the budget
+# Stages in order (limit in seconds; no stage starts once GPU_CHECK_BUDGET=470 s are spent, and each is cut to
+# what is left):
+#   environment 10 | matmul peak 30 | sync test 60 (tests/test_step_syncs.py on CUDA: set_sync_debug_mode error)
+#   eager 100: ESRGAN, FASRGAN, Fs-SRGAN, ESRGAN-PSNR in fp32, TF32, bf16; Lightning vs bare (benchmarks/presets.py)
+#   endtoend 60: gansr-train esrgan trainer=gpu on the BSDS200 folder (benchmarks/endtoend.py speed)
+#   learn 230: gansr-train esrgan_psnr trainer=gpu on the BSDS200 folder, Set5 PSNR-Y every 500 iterations, for
+#          3 minutes or what is left of the budget (benchmarks/endtoend.py learn)
+#   compiled 150: ESRGAN-PSNR then ESRGAN, compiled bf16, compile seconds | cudagraphs 90: reduce-overhead
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SMOKE=0
@@ -73,7 +76,7 @@ else
   DATA=$CARRY/data
   TINY=(--warmup 2 --iters 10)
   PRESETS_EAGER=(--presets esrgan fasrgan fs_srgan esrgan_psnr)
-  PRESETS_COMPILED=(--presets esrgan esrgan_psnr)
+  PRESETS_COMPILED=(--presets esrgan_psnr esrgan)  # the PSNR stage first: its G compiles alone, and the cache helps ESRGAN
   E2E=(--iterations 150)
   LEARN=(--val-every 500)
 fi
@@ -90,11 +93,12 @@ stage sync_test 60 $PY -m pytest tests/test_step_syncs.py -q -p no:cacheprovider
   --junitxml="$OUT/sync_test.xml"
 stage eager 100 $PY benchmarks/presets.py --out "$JSON" "${PRESETS_EAGER[@]}" --settings "eager fp32" "eager tf32" "eager bf16" \
   --lightning "eager bf16" "${TINY[@]}"
-stage compiled 110 $PY benchmarks/presets.py --out "$JSON" "${PRESETS_COMPILED[@]}" --settings "compiled bf16" "${TINY[@]}"
 stage endtoend 60 $PY benchmarks/endtoend.py speed --out "$JSON" --hr-dir "$HR" "${E2E[@]}"
-LEFT=$((BUDGET - ($(date +%s) - START) - 30))
+LEFT=$((BUDGET - ($(date +%s) - START) - 40))
 [ "$SMOKE" = 0 ] && LEARN+=(--minutes "$($PY -c "print(round(min(3.0, max($LEFT, 0) / 60), 2))")")
-stage learn 240 $PY benchmarks/endtoend.py learn --out "$JSON" --hr-dir "$HR" --data-dir "$DATA" "${LEARN[@]}"
+stage learn 230 $PY benchmarks/endtoend.py learn --out "$JSON" --hr-dir "$HR" --data-dir "$DATA" "${LEARN[@]}"
+stage compiled 150 $PY benchmarks/presets.py --out "$JSON" "${PRESETS_COMPILED[@]}" --settings "compiled bf16" "${TINY[@]}"
+stage cudagraphs 90 $PY benchmarks/presets.py --out "$JSON" --presets esrgan_psnr --settings "compiled bf16 cudagraphs" "${TINY[@]}"
 
 $PY -c "
 import json; from common import read_json; from run import gpu_table

@@ -12,6 +12,8 @@ eager fp32     fp32, ``float32_matmul_precision=highest`` (no TF32 in matmuls), 
 eager tf32     fp32 with TF32 matmuls (``high``), channels_last
 eager bf16     bf16 autocast over the step (``trainer.precision=bf16-mixed``), channels_last (``speed=gpu``)
 compiled bf16  eager bf16 + ``speed.compile`` (G, D, E wrappers and the frozen VGG, inductor)
+compiled bf16  compiled bf16 with ``compile_mode=reduce-overhead`` (CUDA graphs)
+cudagraphs
 =============  =========================================================================================
 
 the bare step (the module's own ``training_step`` with Lightning's plumbing stubbed: real optimizers and
@@ -62,6 +64,8 @@ SETTINGS = {
     "eager tf32": {"precision": "32-true", "speed": {"float32_matmul_precision": "high", "channels_last": True}},
     "eager bf16": {"precision": "bf16-mixed", "speed": {"float32_matmul_precision": "high", "channels_last": True}},
     "compiled bf16": {"precision": "bf16-mixed", "speed": {"float32_matmul_precision": "high", "channels_last": True, "compile": True}},
+    "compiled bf16 cudagraphs": {"precision": "bf16-mixed", "speed": {"float32_matmul_precision": "high", "channels_last": True,
+                                                                       "compile": True, "compile_mode": "reduce-overhead"}},
 }
 #: what ``speed=gpu`` sets besides the above (conf/speed/gpu.yaml)
 GPU_SPEED = {"finite_check_interval": 100, "batch_real_fake": "auto"}

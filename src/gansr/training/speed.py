@@ -112,7 +112,7 @@ def apply_speed_settings(module: nn.Module, speed: Mapping) -> None:
 def compile_networks(module: nn.Module, mode: str | None, backend: str) -> None:
     """``torch.compile`` the training step's networks (see the module docstring): G, E and D as wrappers in
     ``module.compiled_networks``, the perceptual loss's frozen VGG in place."""
-    kwargs = {"backend": backend, **({"mode": mode} if mode else {})}
+    kwargs = {"backend": backend, **({"mode": mode} if mode and backend == "inductor" else {})}  # modes are inductor's
     for name in ("generator", "extractor", "discriminator"):
         net = network(module, name)
         if net is not None:
