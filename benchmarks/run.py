@@ -1,6 +1,11 @@
 """gansr benchmarks (``make bench``): prints a table and writes ``benchmarks/results.json``.
 
     python benchmarks/run.py [--out benchmarks/results.json]
+    python benchmarks/run.py --merge-iterations gpu_check.json   # per-preset GPU s/iteration -> results.json
+
+The sections live by job in ``benchmarks/``: ``steps.py`` (a, b), ``inference.py`` (c, e, f), ``data.py`` (d),
+``presets.py`` (g), ``endtoend.py`` (h); ``common.py`` holds timing and JSON helpers. ``benchmarks/gpu_check.sh``
+runs g and h (and the CUDA sync test, and a 3-minute learning run) on a GPU machine within 8 minutes.
 
 Sections (CPU sizes are cut so the run ends in a few minutes on 2 cores; the table says which):
   a. matmul peak: GFLOP/s of a square fp32 matmul (CPU) / bf16 matmul (CUDA).
@@ -23,325 +28,26 @@ Sections (CPU sizes are cut so the run ends in a few minutes on 2 cores; the tab
      peak RSS (CPU) or peak CUDA memory. On CPU only the first tiles are run (the full image takes about an hour
      on 2 cores); the output canvas is allocated before the first tile and every tile has the same size, so the
      peak is the whole run's; the full-image time is projected from the time per tile.
+  g. (CUDA only) paper-size ESRGAN, FASRGAN, Fs-SRGAN and ESRGAN-PSNR iterations built from their presets: eager
+     fp32, eager TF32, eager bf16 and compiled bf16, the bare step vs Lightning, TFLOP/s, MFU against a.'s bf16
+     peak, compile seconds; each preset's fastest setting goes to ``iterations`` (the GPU-hour estimate reads it).
+  h. (CUDA only) ``gansr-train experiment=esrgan trainer=gpu`` end to end on a folder (BSDS200 HR images) vs g.
+A previous file's ``iterations`` entries are kept when a run measures none (CPU runs measure none: their paper
+step runs at batch 2, not the presets' batch).
 """
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
-import contextlib
-import functools
 import json
-import math
-import multiprocessing
-import os
-import platform
-import resource
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
-from torch.utils.flop_counter import FlopCounterMode
-
-from gansr import ESRGAN
-from gansr.archs.bicubic import BicubicUpsampler
-from gansr.archs.rrdbnet import RRDBNet
-from gansr.archs.shared_extractor import SharedExtractor
-from gansr.archs.vgg_discriminator import VGGStyleDiscriminator
-from gansr.data.benchmarks import benchmark_dataset
-from gansr.data.div2k import SubImageDataset, extract_subimages
-from gansr.data.image_io import read_image, to_tensor
-from gansr.inference import GeneratorPath, tile_count, tiled_upscale
-from gansr.losses import PerceptualLoss, PixelLoss, RelativisticAverageGAN
-from gansr.metrics import build_metrics, quantize
-from gansr.training.speed import apply_speed_settings
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("GANSR_SHARED_DATA", ROOT.parent / "shared" / "data"))
-CUDA = torch.cuda.is_available()
-DEVICE = torch.device("cuda" if CUDA else "cpu")
-
-
-def sync() -> None:
-    if CUDA:
-        torch.cuda.synchronize()
-
-
-def timed(fn, repeats: int, warmup: int = 1) -> float:
-    """Mean seconds of ``fn()`` over ``repeats`` calls after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    sync()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    sync()
-    return (time.perf_counter() - start) / repeats
-
-
-# ---------------------------------------------------------------------------------------------- a. matmul
-def matmul_peak() -> dict:
-    n, dtype, repeats = (8192, torch.bfloat16, 20) if CUDA else (1024, torch.float32, 10)
-    a, b = torch.randn(n, n, device=DEVICE, dtype=dtype), torch.randn(n, n, device=DEVICE, dtype=dtype)
-    seconds = timed(lambda: a @ b, repeats, warmup=2)
-    return {"n": n, "dtype": str(dtype).replace("torch.", ""), "gflops": 2 * n**3 / seconds / 1e9}
-
-
-# ---------------------------------------------------------------------------------------------- b. training
-class RandomPairs(Dataset):
-    """Random LR/HR pairs (HR ``patch``, LR ``patch/4``), generated once."""
-
-    def __init__(self, n: int, patch: int) -> None:
-        g = torch.Generator().manual_seed(0)
-        self.hr = torch.rand(n, 3, patch, patch, generator=g)
-        self.lr = torch.nn.functional.avg_pool2d(self.hr, 4)
-
-    def __len__(self) -> int:
-        return len(self.hr)
-
-    def __getitem__(self, i: int) -> dict:
-        return {"lr": self.lr[i], "hr": self.hr[i], "name": str(i)}
-
-
-SIZES = {
-    "tiny": {"g": {"num_feat": 8, "num_block": 1, "num_grow_ch": 4}, "d_feat": 4, "patch": 32, "batch": 4, "warmup": 3, "iters": 30},
-    "paper": {"g": {}, "d_feat": 64, "patch": 128, "batch": 16 if CUDA else 2, "warmup": 3 if CUDA else 1, "iters": 20 if CUDA else 2},
-}
-#: conf/speed/gpu.yaml on CUDA, conf/speed/cpu.yaml on CPU (the settings gansr-train applies)
-SPEED = {"channels_last": True, "finite_check_interval": 100} if CUDA else {"channels_last": False, "finite_check_interval": 1}
-
-
-def build_esrgan(size: str) -> ESRGAN:
-    """ESRGAN's parts (METHODS.md 2.4): L1 1e-2, VGG19 conv5_4 (random init), RaGAN 5e-3, Adam 1e-4 (0.9, 0.99)."""
-    spec = SIZES[size]
-    torch.manual_seed(0)
-    adam = functools.partial(torch.optim.Adam, lr=1e-4, betas=(0.9, 0.99))
-    module = ESRGAN(
-        RRDBNet(**spec["g"]),
-        VGGStyleDiscriminator(num_feat=spec["d_feat"], input_size=spec["patch"]),
-        objective=RelativisticAverageGAN(),
-        optimizer_g=adam,
-        optimizer_d=adam,
-        pixel_loss=PixelLoss(1e-2),
-        perceptual_loss=PerceptualLoss(1.0, pretrained=False),
-        adversarial_weight=5e-3,
-    )
-    apply_speed_settings(module, SPEED)
-    return module
-
-
-class IterationTimer(pl.Callback):
-    """Wall time of each training batch (G step + D step)."""
-
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        sync()
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        sync()
-        self.seconds.append(time.perf_counter() - self._start)
-
-
-def lightning_seconds(size: str) -> float:
-    """Median seconds of one Lightning training batch (after warm-up)."""
-    spec = SIZES[size]
-    module, timer = build_esrgan(size), IterationTimer()
-    steps = spec["warmup"] + spec["iters"]
-    trainer = pl.Trainer(accelerator="gpu" if CUDA else "cpu", devices=1, max_steps=steps * module.optimizer_steps_per_iteration,
-                         precision="bf16-mixed" if CUDA else "32-true", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, callbacks=[timer])
-    trainer.fit(module, DataLoader(RandomPairs(steps * spec["batch"], spec["patch"]), batch_size=spec["batch"]))
-    return statistics.median(timer.seconds[spec["warmup"] :])
-
-
-def bare_step(module: ESRGAN, opt_g, opt_d, lr: torch.Tensor, hr: torch.Tensor) -> None:
-    """The ESRGAN iteration without Lightning: G step with D frozen, then D step on SR.detach()
-    (bf16 autocast on CUDA, as ``trainer.precision=bf16-mixed``)."""
-    g, d, objective = module.generator, module.discriminator, module.objective
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if CUDA else contextlib.nullcontext()
-    d.requires_grad_(False)
-    with autocast:
-        sr = g(lr)
-        real = d(hr).detach()
-        loss_g = module.pixel_loss(sr, hr) + module.perceptual_loss(sr, hr) + module.adversarial_weight * objective.generator_loss(real, d(sr))
-    opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()
-    opt_g.step()
-    d.requires_grad_(True)
-    with autocast:
-        loss_d = objective.discriminator_loss(d(hr), d(sr.detach()))
-    opt_d.zero_grad(set_to_none=True)
-    loss_d.backward()
-    opt_d.step()
-
-
-def bare_seconds_and_flops(size: str) -> tuple[float, int]:
-    spec = SIZES[size]
-    module = build_esrgan(size).to(DEVICE).train()
-    opt_g = torch.optim.Adam(module.generator.parameters(), lr=1e-4, betas=(0.9, 0.99))
-    opt_d = torch.optim.Adam(module.discriminator.parameters(), lr=1e-4, betas=(0.9, 0.99))
-    data = RandomPairs(spec["batch"], spec["patch"])
-    memory_format = torch.channels_last if module.channels_last else torch.contiguous_format
-    lr, hr = (x.to(DEVICE).contiguous(memory_format=memory_format) for x in (data.lr, data.hr))
-    step = functools.partial(bare_step, module, opt_g, opt_d, lr, hr)
-    with FlopCounterMode(display=False) as counter:
-        step()
-    seconds = [timed(step, 1, warmup=1 if i == 0 and spec["warmup"] > 1 else 0) for i in range(spec["iters"])]
-    return statistics.median(seconds), counter.get_total_flops()
-
-
-def training() -> dict:
-    """Both sizes; Lightning's absolute cost per iteration comes from the tiny model (many iterations, little
-    compute) and is also expressed relative to the paper-size bare step."""
-    out = {}
-    for size, spec in SIZES.items():
-        bare, flops = bare_seconds_and_flops(size)
-        lightning = lightning_seconds(size)
-        out[size] = {
-            "batch": spec["batch"], "hr_patch": spec["patch"], "timed_iterations": spec["iters"], "gflop_per_iteration": flops / 1e9,
-            "lightning_s": lightning, "bare_s": bare, "lightning_it_s": 1 / lightning, "bare_it_s": 1 / bare,
-            "lightning_gflops": flops / lightning / 1e9, "bare_gflops": flops / bare / 1e9,
-            "lightning_overhead_pct": 100 * (lightning / bare - 1),
-        }
-    overhead_s = out["tiny"]["lightning_s"] - out["tiny"]["bare_s"]
-    out["lightning_overhead_ms_per_iteration"] = 1000 * overhead_s
-    out["paper"]["overhead_from_tiny_pct"] = 100 * overhead_s / out["paper"]["bare_s"]
-    return out
-
-
-# ---------------------------------------------------------------------------------------------- c. evaluation
-def evaluation() -> dict:
-    niqe_params = SHARED / "metrics" / "niqe" / "modelparameters.mat"
-    if not (SHARED / "Set14" / "HR").is_dir() or not niqe_params.is_file():
-        return {"skipped": f"needs {SHARED}/Set14/HR and {niqe_params}"}
-    dataset = benchmark_dataset("Set14", SHARED, scale=4)  # LR images cached in the gansr cache
-    start = time.perf_counter()
-    dataset.prepare()  # LR images (MATLAB bicubic), cached after the first run
-    prepare = time.perf_counter() - start
-    names = ["psnr_y", "ssim_y", "niqe"]
-    metrics = build_metrics(names, crop_border=4, niqe_params_path=niqe_params)
-    upscale = BicubicUpsampler(scale=4)
-    seconds = dict.fromkeys(["load", "sr"] + names, 0.0)
-    for index in range(len(dataset)):
-        t0 = time.perf_counter()
-        item = dataset[index]
-        t1 = time.perf_counter()
-        sr = quantize(upscale(item["lr"][None]).clamp(0, 1))
-        seconds["load"] += t1 - t0
-        seconds["sr"] += time.perf_counter() - t1
-        for name, metric in metrics.items():
-            t0 = time.perf_counter()
-            metric.update(sr, item["hr"][None])
-            seconds[name] += time.perf_counter() - t0
-    values = {name: float(metric.compute()) for name, metric in metrics.items()}
-    return {"images": len(dataset), "lr_prepare_s": prepare, "total_s": sum(seconds.values()),
-            **{f"{k}_s": v for k, v in seconds.items()}, "bicubic_values": values,
-            "left_out": "lpips, ma (pretrained weights not available offline)"}
-
-
-# ---------------------------------------------------------------------------------------------- d. data loading
-def data_loading() -> dict:
-    """The DIV2K training pipeline (``SubImageDataset``: sub-image PNGs + their LR cut from the whole image's
-    MATLAB bicubic LR, random aligned 128 px crop, flips) on sub-images of BSDS200 (DIV2K is not shipped):
-    240 px crops (BSDS200 images are 481x321, too small for DIV2K's 480), step 120, thresh 48."""
-    folder = SHARED / "BSDS200" / "HR"
-    if not folder.is_dir():
-        return {"skipped": f"needs {folder}"}
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        count = extract_subimages(folder, tmp, crop=240, step=120, thresh=48, scale=4)
-        extract = time.perf_counter() - start
-        dataset = SubImageDataset("BSDS200_sub", tmp, scale=4, patch_size=128, augment=True)
-        dataset.prepare()
-        n = min(len(dataset), 200)
-        seconds = timed(lambda: [dataset[i] for i in range(n)], 1, warmup=0)
-    return {"sub_images": count, "extract_s": extract, "patches_timed": n, "patches_per_s_per_worker": n / seconds}
-
-
-# ---------------------------------------------------------------------------------------------- e. inference
-def receptive_radius(num_block: int, scale: int = 4) -> int:
-    """RRDBNet's receptive-field radius in LR pixels (tests/test_inference.py)."""
-    stages = int(math.log2(scale))
-    return math.ceil(2 + 15 * num_block + sum(2.0**-i for i in range(1, stages + 1)) + 2 / scale)
-
-
-def fs_srgan_path() -> GeneratorPath:
-    """Fs-SRGAN's inference path at paper size: E (1 RRDB) + G' (16 RRDBs on E's 64 channels), METHODS.md 1.5."""
-    return GeneratorPath(RRDBNet(in_channels=64, num_block=16), SharedExtractor(num_block=1))
-
-
-def inference() -> dict:
-    folder = SHARED / "Urban100_subset" / "HR"
-    if not folder.is_dir():
-        return {"skipped": f"needs {folder}"}
-    path = min(folder.iterdir())
-    hr = to_tensor(read_image(path))
-    lr = torch.nn.functional.interpolate(hr[None], scale_factor=0.25, mode="bicubic", antialias=True).clamp(0, 1).to(DEVICE)
-    rows = {"image": path.name, "hr_size": list(hr.shape[-2:]), "lr_size": list(lr.shape[-2:])}
-    nets = [("tiny", lambda: RRDBNet(num_feat=8, num_block=1, num_grow_ch=4), 64, receptive_radius(1), 3),
-            ("paper", RRDBNet, 128, 16, 5 if CUDA else 1)]  # exact tiling would need overlap 349 (> the image): 16 = CLI default
-    if CUDA:
-        nets.append(("fs_srgan_paper", fs_srgan_path, 0, 0, 5))
-    for name, build, tile, overlap, repeats in nets:
-        torch.manual_seed(0)
-        g = build().to(DEVICE).eval()
-        tile = 0 if CUDA else tile  # the whole image fits on a GPU, as in the paper's timing
-        with torch.no_grad():
-            seconds = timed(functools.partial(tiled_upscale, g, lr, 4, tile=tile, overlap=overlap), repeats, warmup=1 if CUDA or name == "tiny" else 0)
-        rows[name] = {"tile": tile, "overlap": overlap, "s_per_image": seconds}
-    rows["reference"] = "FASRGAN paper, RTX 2080, Urban100: ESRGAN 0.3573 s/img, Fs-SRGAN 0.1377 s/img"
-    return rows
-
-
-# ---------------------------------------------------------------------------------------------- f. DIV2K-size memory
-class _EnoughTiles(Exception):
-    pass
-
-
-def _div2k_memory_child(tile: int, overlap: int, max_tiles: int | None) -> dict:
-    """Runs in a fresh process: tiled x4 up-scale of a 2040x1356 LR image with the paper-size RRDBNet."""
-    torch.manual_seed(0)
-    g = RRDBNet().to(DEVICE).eval()
-    lr = torch.rand(1, 3, 1356, 2040, device=DEVICE)
-    total = tile_count(1356, 2040, tile)
-    done, start = [0], time.perf_counter()
-
-    def on_tile(n: int) -> None:
-        done[0] += n
-        if max_tiles is not None and done[0] >= max_tiles:
-            raise _EnoughTiles
-
-    with contextlib.suppress(_EnoughTiles):
-        tiled_upscale(g, lr, 4, tile=tile, overlap=overlap, on_tile=on_tile)
-    sync()
-    seconds = time.perf_counter() - start
-    out = {"lr_size": [1356, 2040], "tile": tile, "overlap": overlap, "tiles_run": done[0], "tiles_total": total,
-           "s_per_tile": seconds / done[0], "projected_full_image_s": seconds / done[0] * total,
-           "output_canvas_gib": 3 * 1356 * 2040 * 16 * 4 / 2**30,
-           "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
-    if CUDA:
-        out["peak_cuda_gib"] = torch.cuda.max_memory_allocated() / 2**30
-    return out
-
-
-def div2k_memory(tile: int = 128, overlap: int = 16) -> dict:
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-        return pool.submit(_div2k_memory_child, tile, overlap, None if CUDA else 2).result()
-
-
-# ---------------------------------------------------------------------------------------------- report
-def device_name() -> str:
-    if CUDA:
-        return f"cuda: {torch.cuda.get_device_name()}"
-    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+from common import CUDA, RESULTS, SHARED, device_name, merge_iterations, read_json
+from data import data_loading
+from inference import div2k_memory, evaluation, inference
+from steps import SIZES, matmul_peak, training
 
 
 def table(results: dict) -> str:
@@ -390,13 +96,55 @@ def table(results: dict) -> str:
                  + f" (output canvas {mem['output_canvas_gib']:.2f} GiB); {mem['tiles_run']}/{mem['tiles_total']} tiles run, "
                  f"{mem['s_per_tile']:.1f} s/tile, full image {mem['projected_full_image_s'] / 60:.1f} min"
                  + (" (projected)" if mem["tiles_run"] < mem["tiles_total"] else ""))
+    lines += gpu_table(results)
     return "\n".join(lines)
+
+
+def gpu_table(results: dict) -> list[str]:
+    """g. and h. (CUDA runs)."""
+    lines = []
+    if results.get("presets"):
+        lines.append("g. paper-preset iterations (bare step; s/it, TFLOP/s, MFU vs a.; compile s)")
+        for preset, entry in results["presets"].items():
+            for setting, r in entry.items():
+                if isinstance(r, dict) and "seconds_per_iteration" in r:
+                    extra = "".join([f", {r['tflops']:.1f} TFLOP/s" if "tflops" in r else "",
+                                     f", MFU {100 * r['mfu_vs_bf16_matmul_peak']:.1f}%" if "mfu_vs_bf16_matmul_peak" in r else "",
+                                     f", overhead {r['overhead_pct']:.1f}%" if "overhead_pct" in r else "",
+                                     f", compile {r['compile_s']:.0f} s" if r.get("compile_s") else ""])
+                    lines.append(f"   {preset:12s} {setting:24s} {r['seconds_per_iteration']:.4f} s/it{extra}")
+                elif isinstance(r, dict) and "error" in r:
+                    lines.append(f"   {preset:12s} {setting:24s} failed: {r['error'].splitlines()[-1][:120]}")
+    e2e = results.get("endtoend_speed")
+    if e2e and "seconds_per_iteration" in e2e:
+        lines.append(f"h. gansr-train esrgan end to end on a folder: {e2e['seconds_per_iteration']:.4f} s/it"
+                     + (f" ({e2e['overhead_vs_bare_best_pct']:.1f}% over the best bare step)" if "overhead_vs_bare_best_pct" in e2e else ""))
+    return lines
+
+
+def gpu_sections(out: str, results: dict) -> None:
+    """g. and h. on CUDA: they write their figures into ``out`` as they go; merged into ``results`` here."""
+    import endtoend
+    import presets
+
+    Path(out).write_text(json.dumps(results, indent=2))
+    presets.main(["--out", out, "--lightning", "eager bf16", "compiled bf16"])
+    folder = SHARED / "BSDS200" / "HR"
+    if folder.is_dir():
+        endtoend.main(["speed", "--out", out, "--hr-dir", str(folder), "--iterations", "300"])
+    results.update({k: v for k, v in read_json(Path(out)).items() if k not in results})
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--merge-iterations", metavar="JSON", help="copy the 'iterations' entries of JSON into --out and exit")
     args = parser.parse_args(argv)
+    if args.merge_iterations:
+        merged = merge_iterations(Path(args.merge_iterations), Path(args.out))
+        print(f"{args.out}: iterations for {', '.join(sorted(merged))}")
+        return
+    kept = read_json(Path(args.out)).get("iterations")
     results = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "device": device_name()}
     print(f"command: {results['command']}\ndevice: {results['device']}", flush=True)
     started = time.perf_counter()
@@ -406,6 +154,10 @@ def main(argv: list[str] | None = None) -> None:
     results["data_loading"] = data_loading()
     results["inference"] = inference()
     results["div2k_memory"] = div2k_memory()
+    if CUDA:
+        gpu_sections(args.out, results)
+    if kept and "iterations" not in results:
+        results["iterations"] = kept
     results["total_s"] = time.perf_counter() - started
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(table(results))

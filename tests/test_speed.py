@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from gansr.cli import compose_config
+from gansr.losses import PerceptualLoss
 from gansr.training import divergence
 from gansr.training.divergence import DivergenceError
 from gansr.training.speed import apply_speed_settings, has_batchnorm
@@ -47,7 +48,7 @@ def test_batch_real_fake_auto_only_without_batchnorm():
         apply_speed_settings(module, {**CPU, "batch_real_fake": "yes"})
 
 
-@pytest.mark.filterwarnings("ignore:You are trying to `self.log\(\)`")
+@pytest.mark.filterwarnings(r"ignore:You are trying to `self.log\(\)`")
 def test_batched_discriminator_forward_gives_the_same_losses_and_gradients():
     module = tiny_esrgan()
     module.discriminator = no_bn_discriminator()
@@ -130,10 +131,33 @@ def test_deferred_guard_is_refused_with_the_skip_policy():
         apply_speed_settings(module, {**CPU, "finite_check_interval": 10})
 
 
-def test_compile_is_in_place_and_keeps_parameter_names():
-    module = tiny_esrgan()
+def test_compile_wraps_the_step_networks_and_keeps_checkpoint_keys():
+    """G, D (and E) run compiled in the training step only; validation/export use the eager modules (no recompile
+    per validation image size); the frozen VGG compiles in place; the state_dict keys are the eager ones."""
+    module = tiny_esrgan(perceptual_loss=PerceptualLoss(1.0, pretrained=False))
     keys = list(module.state_dict())
     apply_speed_settings(module, {**CPU, "compile": True, "compile_mode": "reduce-overhead"})
-    assert module.generator._compiled_call_impl is not None
-    assert module.discriminator._compiled_call_impl is not None
+    for name in ("generator", "discriminator"):
+        compiled = module.step_network(name)
+        assert isinstance(compiled, torch._dynamo.eval_frame.OptimizedModule) and compiled._orig_mod is getattr(module, name)
+    assert module.step_network("extractor") is None and module.cudagraph_steps
+    assert module.perceptual_loss.vgg._compiled_call_impl is not None
+    assert module.generator._compiled_call_impl is None  # validation and export stay eager
     assert list(module.state_dict()) == keys
+
+
+def test_channels_last_per_network_and_matmul_precision():
+    module = tiny_esrgan(perceptual_loss=PerceptualLoss(1.0, pretrained=False))
+    before = torch.get_float32_matmul_precision()
+    try:
+        apply_speed_settings(module, {**CPU, "channels_last": ["discriminator", "perceptual"], "float32_matmul_precision": "high"})
+        assert torch.get_float32_matmul_precision() == "high"
+    finally:
+        torch.set_float32_matmul_precision(before)
+    nhwc = lambda net: next(m for m in net.modules() if isinstance(m, nn.Conv2d)).weight.is_contiguous(memory_format=torch.channels_last)
+    assert nhwc(module.discriminator) and nhwc(module.perceptual_loss.vgg) and not nhwc(module.generator)
+    assert not module.channels_last  # batches stay NCHW when G and E do
+    with pytest.raises(ValueError, match="unknown network"):
+        apply_speed_settings(module, {**CPU, "channels_last": ["vgg"]})
+    with pytest.raises(ValueError, match="float32_matmul_precision"):
+        apply_speed_settings(module, {**CPU, "float32_matmul_precision": "tf32"})

@@ -20,6 +20,7 @@ extractor          Fs-SRGAN's shared E: ``G'(E(LR))`` and ``D'(E(x))``; owned by
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import torch
@@ -54,6 +55,9 @@ class GANModule(SRModule):
         attention: ``FineGrainedAttentionLoss`` or None.
         mask: ``ErrorMask`` or None.
         step_order: "g_first" or "d_first".
+        fp32_sr: compute ``SR = G(E(LR))`` and the mask outside autocast, in fp32, under ``trainer.precision=bf16-mixed``
+            (the losses and D still autocast). On for the [0,255] mask rows of PESR and EDSR-GAN: bf16 moves their
+            output by about 1.2 grey levels, the size of the mask's saturation point (METHODS.md 7, "Precision").
         optimizer_g, optimizer_d: partial ``params -> Optimizer``.
         scheduler_g, scheduler_d: partial ``optimizer -> LRScheduler`` (stepped once per iteration) or None.
     """
@@ -80,6 +84,7 @@ class GANModule(SRModule):
         mask: nn.Module | None = None,
         extractor: nn.Module | None = None,
         step_order: str = "g_first",
+        fp32_sr: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(generator, extractor, **kwargs)
@@ -96,6 +101,7 @@ class GANModule(SRModule):
         self.attention = attention
         self.mask = mask
         self.step_order = step_order
+        self.fp32_sr = fp32_sr
         self.optimizer_factories = (optimizer_g, optimizer_d)
         self.batch_real_fake = False  # speed.batch_real_fake (gansr.training.speed): one D forward on cat(real, fake)
         self.scheduler_factories = (scheduler_g, scheduler_d)
@@ -103,7 +109,8 @@ class GANModule(SRModule):
     # ------------------------------------------------------------------ parts
     def discriminate(self, x: torch.Tensor):
         """``D(x)``, or ``D'(E(x))`` with a shared extractor (Fs-SRGAN: E runs on HR-size images)."""
-        return self.discriminator(self.extractor(x) if self.extractor is not None else x)
+        extractor = self.step_network("extractor")
+        return self.step_network("discriminator")(extractor(x) if extractor is not None else x)
 
     def discriminator_parameters(self) -> list[nn.Parameter]:
         """D (and E when shared): what the discriminator optimizer owns (METHODS.md 1.5)."""
@@ -162,31 +169,32 @@ class GANModule(SRModule):
         terms = {"adversarial": self.objective.discriminator_loss(real_logits, fake_logits)}
         if fake_map is not None and self.map_objective is not None:
             terms["adversarial_map"] = self.map_objective.discriminator_loss(real_map, fake_map)
-        self.log_dict(
-            {"train/d/real_logit": real_logits.detach().mean(), "train/d/fake_logit": fake_logits.detach().mean()},
-            on_step=True,
-            on_epoch=False,
-        )
+        self.log_on_logging_iteration({"train/d/real_logit": real_logits.mean(), "train/d/fake_logit": fake_logits.mean()})
         return terms
 
     # ------------------------------------------------------------------ steps
     def generator_step(self, optimizer, sr: torch.Tensor, hr: torch.Tensor, mask: torch.Tensor | None) -> None:
-        """G (and E) step with D frozen; E stays trainable (Lightning's toggle freezes params not in opt_G)."""
-        self.toggle_optimizer(optimizer)
-        self.step_optimizer(optimizer, self.generator_losses(sr, hr, mask), self.generator_parameters(), "g")
-        self.untoggle_optimizer(optimizer)
+        """G (and E) step with D frozen: D's parameters get no gradient; E, owned by both optimizers, stays trainable.
+        (Lightning's ``toggle_optimizer`` would walk every parameter of both optimizers twice per step.)"""
+        frozen = [p for p in self.discriminator.parameters() if p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            self.step_optimizer(optimizer, self.generator_losses(sr, hr, mask), self.generator_parameters(), "g")
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
 
     def discriminator_step(self, optimizer, sr: torch.Tensor, hr: torch.Tensor, mask: torch.Tensor | None) -> None:
-        """D (and E) step on the detached SR with G frozen."""
-        self.toggle_optimizer(optimizer)
+        """D (and E) step on the detached SR: no gradient can reach G."""
         self.step_optimizer(optimizer, self.discriminator_losses(sr.detach(), hr, mask), self.discriminator_parameters(), "d")
-        self.untoggle_optimizer(optimizer)
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         lr, hr = batch["lr"], batch["hr"]
-        sr = self(lr)
-        mask = self.mask(sr.detach(), hr) if self.mask is not None else None
+        with torch.autocast(lr.device.type, enabled=False) if self.fp32_sr else contextlib.nullcontext():
+            sr = self.training_forward(lr.float() if self.fp32_sr else lr)
+            mask = self.mask(sr.detach(), hr) if self.mask is not None else None
         if self.step_order == "g_first":
             self.generator_step(opt_g, sr, hr, mask)
             self.discriminator_step(opt_d, sr, hr, mask)

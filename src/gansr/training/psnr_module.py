@@ -42,7 +42,7 @@ class PSNRModule(SRModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         optimizer = self.optimizers()
-        sr = self(batch["lr"])
+        sr = self.training_forward(batch["lr"])
         loss = self.pixel_loss(sr, batch["hr"])
         self.step_optimizer(optimizer, {"pixel": loss}, self.generator_parameters(), "g")
         self.finish_iteration()

@@ -83,6 +83,9 @@ class SRModule(pl.LightningModule):
         self.channels_last = False
         self.finite_check_interval = 1
         self.deferred_check = DeferredFiniteCheck()
+        self.compiled_networks: dict[str, nn.Module] = {}  # speed.compile: name -> compiled network (not registered)
+        self.cudagraph_steps = False  # speed.compile_mode=reduce-overhead: mark each iteration's start for CUDA graphs
+        self.pending_logs: dict[str, torch.Tensor] = {}  # device tensors logged at the end of a logging iteration
         if generator_init:
             self.load_generator_init(generator_init, generator_init_scale)
         self.generator_ema = GeneratorEMA(self.generator, self.extractor, ema_decay) if ema_decay else None
@@ -94,6 +97,17 @@ class SRModule(pl.LightningModule):
         """``(B,3,h,w) -> (B,3,s*h,s*w)`` with the training weights (no clamp)."""
         features = self.extractor(lr) if self.extractor is not None else lr
         return self.generator(features)
+
+    def step_network(self, name: str) -> nn.Module | None:
+        """The network ``name`` ("generator", "extractor", "discriminator") as the training step runs it: its
+        ``torch.compile`` wrapper under ``speed.compile`` (validation and export keep the eager module, whose
+        parameters the wrapper shares; checkpoint keys are the eager ones), else the module itself (or None)."""
+        return self.compiled_networks.get(name, getattr(self, name, None))
+
+    def training_forward(self, lr: torch.Tensor) -> torch.Tensor:
+        """``forward`` through the training step's (possibly compiled) networks."""
+        extractor = self.step_network("extractor")
+        return self.step_network("generator")(extractor(lr) if extractor is not None else lr)
 
     @torch.no_grad()
     def upscale(self, lr: torch.Tensor) -> torch.Tensor:
@@ -151,10 +165,41 @@ class SRModule(pl.LightningModule):
         self.step_schedulers()
         if self.generator_ema is not None:
             self.generator_ema.update(self.generator, self.extractor)
+        if self.is_logging_iteration():
+            self.flush_logs()
         self.iteration += 1
-        self.log("train/iteration", float(self.iteration), on_step=True, on_epoch=False)
         if self.finite_check_interval > 1 and self.iteration % self.finite_check_interval == 0:
             self.deferred_check.raise_if_nonfinite(self)
+
+    # ------------------------------------------------------------------ logging without host syncs
+    def is_logging_iteration(self) -> bool:
+        """True on the iterations whose training values are logged: the first, every ``trainer.log_every_n_steps``-th
+        (the batches on which Lightning writes to its loggers) and the last. Other iterations log nothing, so no
+        value is read back from the device (no host-device synchronisation) outside these iterations."""
+        trainer = self._trainer
+        if trainer is None or trainer.log_every_n_steps <= 0:
+            return False
+        number = self.iteration + 1
+        last = 0 < trainer.max_steps <= number * self.optimizer_steps_per_iteration
+        return self.iteration == 0 or number % trainer.log_every_n_steps == 0 or last
+
+    def log_on_logging_iteration(self, values: dict[str, torch.Tensor]) -> None:
+        """Keep ``values`` (0-d tensors, still on the device) for this iteration's log, on logging iterations only."""
+        if self.is_logging_iteration():
+            self.pending_logs.update({name: value.detach() for name, value in values.items()})
+
+    def flush_logs(self) -> None:
+        """Log this iteration's kept values with ONE device-to-host copy. They are logged as CPU tensors, so neither
+        Lightning's logger nor its progress bar reads the device afterwards (Lightning turns a Python number into a
+        device tensor and reads progress-bar values back after every batch: host syncs on a GPU)."""
+        names = list(self.pending_logs)
+        values = torch.stack([v.float().reshape(()) for v in self.pending_logs.values()]).cpu() if names else []
+        self.pending_logs.clear()
+        logged = dict(zip(names, values))
+        bar = {k: v for k, v in logged.items() if k.endswith("/total")}
+        self.log_dict({k: v for k, v in logged.items() if k not in bar}, on_step=True, on_epoch=False)
+        self.log_dict(bar, on_step=True, on_epoch=False, prog_bar=True)
+        self.log("train/iteration", torch.tensor(float(self.iteration + 1)), on_step=True, on_epoch=False)
 
     def step_optimizer(self, optimizer, terms: dict[str, torch.Tensor], parameters: list[nn.Parameter], prefix: str) -> None:
         """One optimizer step on the sum of ``terms`` (logged as ``train/<prefix>/<name>``); with a non-finite term
@@ -166,10 +211,9 @@ class SRModule(pl.LightningModule):
         if self.finite_check_interval > 1:  # flags stay on the device (no host sync), read in finish_iteration
             self.deferred_check.record(prefix, terms, parameters, self.iteration)
             optimizer.step()
-        elif check_finite(self, {f"{prefix}/{k}": v for k, v in terms.items()}, parameters):
+        elif check_finite(self, prefix, terms, parameters):
             optimizer.step()
-        self.log_dict({f"train/{prefix}/{k}": v.detach() for k, v in terms.items()}, on_step=True, on_epoch=False)
-        self.log(f"train/{prefix}/total", total.detach(), on_step=True, on_epoch=False, prog_bar=True)
+        self.log_on_logging_iteration({**{f"train/{prefix}/{k}": v for k, v in terms.items()}, f"train/{prefix}/total": total})
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.finite_check_interval > 1:  # never write weights updated from a non-finite step
@@ -194,6 +238,10 @@ class SRModule(pl.LightningModule):
                 key = _metric_key(name)
                 if key not in store:
                     store[key] = nn.ModuleDict(build_metrics(self.val_metric_names, crop_border=self.scale))
+
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        if self.cudagraph_steps:  # a new iteration: CUDA-graph outputs of the previous one may be overwritten
+            torch.compiler.cudagraph_mark_step_begin()
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         """With ``speed.channels_last`` the image tensors are moved to NHWC like the networks."""
