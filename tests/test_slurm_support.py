@@ -168,7 +168,8 @@ def test_submitit_local_multirun_runs_a_job_in_its_folder(tiny_hr_folder, tmp_pa
 
 
 def test_table_queue_chains_each_run_after_the_one_it_starts_from(monkeypatch, tmp_path):
-    """mask table, EDSR-GAN+Mask: x2 PSNR stage, x4 PSNR stage after it, the GAN row after that (afterok)."""
+    """mask table, EDSR-GAN+Mask: the x2 PSNR stage, then the GAN row after it (afterok) starting from its
+    last.ckpt (the mask paper starts the x4 GAN from EDSR's x2 model)."""
     import gansr.tables.run as table_run
     from gansr.tables import load_table
 
@@ -181,12 +182,11 @@ def test_table_queue_chains_each_run_after_the_one_it_starts_from(monkeypatch, t
     monkeypatch.setattr(table_run.subprocess, "run", fake_run)
     jobs = table_run.submit_paper_runs(load_table("mask"), tmp_path, ["EDSR-GAN+Mask"],
                                        ["hydra.launcher.partition=gpu"])
-    assert jobs == {"pretrain_edsr_psnr_x2": "101", "pretrain_edsr_psnr": "102", "edsr_gan_mask": "103"}
+    assert jobs == {"pretrain_edsr_psnr_x2": "101", "edsr_gan_mask": "102"}
     dependencies = [[o for o in c if "dependency" in o] for c in commands]
-    assert dependencies == [[], ["++hydra.launcher.additional_parameters.dependency=afterok:101"],
-                            ["++hydra.launcher.additional_parameters.dependency=afterok:102"]]
+    assert dependencies == [[], ["++hydra.launcher.additional_parameters.dependency=afterok:101"]]
     assert all("hydra/launcher=submitit_slurm" in c and "hydra.launcher.partition=gpu" in c for c in commands)
-    assert f"module.generator_init={tmp_path / 'pretrain_edsr_psnr' / 'checkpoints' / 'last.ckpt'}" in commands[2]
+    assert f"module.generator_init={tmp_path / 'pretrain_edsr_psnr_x2' / 'checkpoints' / 'last.ckpt'}" in commands[1]
 
 
 # ------------------------------------------------------------------------------------------ Optuna

@@ -162,6 +162,7 @@ def test_log_to_wandb_offline_writes_image_and_table(tmp_path, monkeypatch):
 
     from gansr.tables import log_to_wandb, plot_perception_distortion, result_rows
 
+    wandb.teardown()  # a W&B session started by an earlier test would ignore the variables below
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_SILENT", "true")

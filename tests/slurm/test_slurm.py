@@ -67,7 +67,12 @@ def test_signal_before_the_time_limit_saves_requeues_and_finishes_like_an_uninte
     interrupted = safe_load(checkpoints / "last.ckpt")
     assert interrupted["iteration"] == steps
 
-    train(compose_config(overrides, tmp_path / "straight"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the jobs run with OMP_NUM_THREADS=1 (job_env); float sums depend on the thread count
+    try:
+        train(compose_config(overrides, tmp_path / "straight"))
+    finally:
+        torch.set_num_threads(threads)
     straight = safe_load(tmp_path / "straight" / "checkpoints" / "last.ckpt")
     assert straight["state_dict"].keys() == interrupted["state_dict"].keys()
     for key, value in straight["state_dict"].items():
