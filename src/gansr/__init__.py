@@ -15,8 +15,9 @@ Inference (docs/inference.md)::
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gansr.utils.lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -44,14 +45,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real objects
     from gansr.training.variants import EDSRGAN, ESRGAN, FASRGAN, PESR, SRGAN, FAFsSRGAN, FsSRGAN  # noqa: F401
 
 
-def __getattr__(name: str) -> Any:
-    """Import ``name`` from its module in ``_LAZY_EXPORTS`` on first access and cache it in this namespace."""
-    module_name = _LAZY_EXPORTS.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'gansr' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, globals(), _LAZY_EXPORTS)
 
 
 def __dir__() -> list[str]:

@@ -12,8 +12,9 @@ and torchmetrics classes that average them over a dataset (DDP-correct)::
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gansr.utils.lazy import lazy_getattr
 
 from gansr.metrics.color import rgb2y
 from gansr.metrics.psnr_ssim import psnr, quantize, rmse, ssim
@@ -33,13 +34,7 @@ if TYPE_CHECKING:
     from gansr.metrics.collection import LPIPS, NIQE, PI, PSNR, RMSE, SSIM, ImageMeanMetric, Ma, build_metrics  # noqa: F401
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY_EXPORTS.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'gansr.metrics' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, globals(), _LAZY_EXPORTS)
 
 
 __all__ = [
