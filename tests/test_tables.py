@@ -319,3 +319,19 @@ def test_ablation_without_fa_drops_attention_and_map_term(tmp_path):
     assert without.get("attention") is None and full.attention.weight > 0
     assert without.loss.adversarial_map_weight == 0.0 and full.loss.adversarial_map_weight > 0
     assert _row_config("fasrgan_ablation", "FASRGAN lambda2=0.005", tmp_path).attention.weight == 0.005
+
+
+def test_rows_of_one_configuration_share_one_paper_run():
+    """The ablation's "FASRGAN" and "lambda2=0.01" rows are one configuration: one run trains it, both rows read it."""
+    from gansr.tables import paper_runs
+    from gansr.tables.plan import run_folders
+
+    table = load_table("fasrgan_ablation")
+    runs = paper_runs(table)
+    configurations = [(run.preset, tuple(run.overrides), run.max_steps) for run in runs]
+    assert len(configurations) == len(set(configurations))
+    [shared] = [run for run in runs if run.name == "fasrgan"]
+    assert shared.label == "FASRGAN = FASRGAN lambda2=0.01"
+    folders = run_folders([r for r in table.rows if not r.reference_only])
+    assert folders["FASRGAN lambda2=0.01"] == folders["FASRGAN"] == "fasrgan"
+    assert folders["FASRGAN lambda2=0.05"] == "fasrgan_lambda2_0_05"

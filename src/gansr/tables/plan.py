@@ -6,7 +6,7 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gansr.tables.spec import REPO_DIR, TableSpec
+from gansr.tables.spec import REPO_DIR, Row, TableSpec
 
 
 @functools.lru_cache(maxsize=None)
@@ -31,6 +31,14 @@ def pretrain_chain(preset: str) -> list[tuple[str, int | None]]:
     return chain
 
 
+def run_folders(rows: list[Row]) -> dict[str, str]:
+    """Row label -> the run folder (a row's ``slug``) that trains its configuration. Rows with the same preset and
+    overrides share the first such row's run: the FASRGAN ablation's "FASRGAN" and "lambda2=0.01" rows are one
+    configuration (the preset's attention weight is the paper's 0.01), trained once and reported twice."""
+    first: dict[tuple[str | None, tuple[str, ...]], str] = {}
+    return {row.label: first.setdefault((row.preset, tuple(row.overrides)), row.slug) for row in rows}
+
+
 @dataclass
 class PaperRun:
     """One paper-scale training run of a table: a PSNR pre-training stage or a row."""
@@ -52,7 +60,7 @@ def paper_runs(table: TableSpec, rows: list[str] | None = None) -> list[PaperRun
     """The runs that reproduce ``table`` at paper scale, in order: each PSNR stage the rows start from
     (:func:`pretrain_chain`; once per table, chained where a stage starts from another), then the rows, each
     from its last stage. A row that is itself a stage (same preset, no overrides: SRGAN's SRResNet-MSE) is
-    that stage's run. ``rows`` restricts the rows by label."""
+    that stage's run; rows of one configuration share one run (:func:`run_folders`). ``rows`` restricts the rows by label."""
     trainable = [r for r in table.rows if not r.reference_only and (rows is None or r.label in rows)]
     as_stage = {(r.preset, None): r for r in trainable if not r.overrides}
     stages: dict[tuple[str, int | None], PaperRun] = {}
@@ -75,8 +83,10 @@ def paper_runs(table: TableSpec, rows: list[str] | None = None) -> list[PaperRun
         purpose = f"PSNR pre-training for {', '.join(users[stage])}"
         run.label = f"{run.label} (also {purpose})" if run.label else purpose
     stage_names = {run.name for run in stages.values()}
-    row_runs = [PaperRun(row.slug, row.label, row.preset, row.overrides, init_from=last_stage[row.label])
-                for row in trainable if row.slug not in stage_names]
+    folders = run_folders(trainable)
+    row_runs = [PaperRun(row.slug, " = ".join(r.label for r in trainable if folders[r.label] == row.slug), row.preset,
+                         row.overrides, init_from=last_stage[row.label])
+                for row in trainable if row.slug not in stage_names and folders[row.label] == row.slug]
     return [*stages.values(), *row_runs]
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gansr.tables.plan import paper_commands, paper_runs
+from gansr.tables.plan import paper_commands, paper_runs, run_folders
 from gansr.tables.plot import plot_perception_distortion
 from gansr.tables.report import (NIQE_PARAMS, available_metrics, check_inputs, eval_datasets, log_to_wandb, result_rows,
                                  score_generator, write_results)
@@ -115,14 +115,15 @@ def run_table(table_name: str, scale: str = "smoke", eval_only: bool = False, *,
                 subprocess.run(command, check=True, cwd=REPO_DIR)
         return None
     train_hr = None if eval_only else Path(train_hr or data_root / "T91" / "HR")
-    generators = {row.label: output_root / row.slug / "generator.pth" for row in trainable}
+    folders = run_folders(trainable)  # rows of one configuration share one run
+    generators = {label: output_root / folder / "generator.pth" for label, folder in folders.items()}
     check_inputs(table, scale, data_root, train_hr, generators if eval_only else {})
     niqe_params = data_root / NIQE_PARAMS
     metrics, notes = available_metrics(scale, table.lpips_version, niqe_params)
     datasets = eval_datasets(table, scale, data_root, cache_dir, eval_limit if scale == "smoke" else None)
     ours = {}
     for row in trainable:
-        if not eval_only:
+        if not eval_only and folders[row.label] == row.slug:
             train_smoke(row, output_root / row.slug, iterations, train_hr, data_root, cache_dir)
         ours[row.label] = score_generator(generators[row.label], datasets, metrics, table.lpips_version, niqe_params)
     ours_label = f"smoke (tiny model, {iterations} iterations, not comparable)" if scale == "smoke" else "paper schedule"
