@@ -41,7 +41,6 @@ def iteration_flops(cfg, batch_size: int | None = None) -> int:
         module = instantiate(cfg.module)
         data = {"lr": torch.rand(batch, 3, hr_size // cfg.scale, hr_size // cfg.scale), "hr": torch.rand(batch, 3, hr_size, hr_size)}
     module.train()
-    trainable = {id(p): p.requires_grad for p in module.parameters()}
 
     class _Optimizer:
         def __init__(self, params):
@@ -50,15 +49,6 @@ def iteration_flops(cfg, batch_size: int | None = None) -> int:
         def zero_grad(self, set_to_none: bool = True) -> None:
             pass
 
-    def toggle(optimizer) -> None:
-        owned = {id(p) for p in optimizer.param_groups[0]["params"]}
-        for p in module.parameters():
-            p.requires_grad_(trainable[id(p)] and id(p) in owned)
-
-    def untoggle(optimizer=None) -> None:
-        for p in module.parameters():
-            p.requires_grad_(trainable[id(p)])
-
     def step(optimizer, terms, parameters, prefix) -> None:
         torch.stack(list(terms.values())).sum().backward()
 
@@ -66,8 +56,8 @@ def iteration_flops(cfg, batch_size: int | None = None) -> int:
         optimizers = (_Optimizer(module.generator_parameters()), _Optimizer(module.discriminator_parameters()))
     else:
         optimizers = _Optimizer(module.generator_parameters())
-    stubs = {"optimizers": lambda *a, **k: optimizers, "toggle_optimizer": toggle, "untoggle_optimizer": untoggle,
-             "step_optimizer": step, "finish_iteration": lambda: None, "log": lambda *a, **k: None,
+    stubs = {"optimizers": lambda *a, **k: optimizers, "step_optimizer": step, "finish_iteration": lambda: None,
+             "log": lambda *a, **k: None,
              "log_dict": lambda *a, **k: None}
     for name, fn in stubs.items():
         object.__setattr__(module, name, fn)
