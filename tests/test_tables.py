@@ -236,6 +236,17 @@ def test_iteration_flops_positive_and_linear_in_batch(tmp_path):
     assert two / one == pytest.approx(2.0, rel=0.02)
 
 
+def test_iteration_flops_of_a_fp32_sr_mask_row(tmp_path):
+    """``pesr_mask`` keeps SR in fp32 (``module.fp32_sr``): its step must still run on the meta device, which has no
+    autocast to leave (``make table-mask ESTIMATE=1`` failed with "unsupported scalarType")."""
+    from gansr.cli import compose_config
+    from gansr.tables import iteration_flops
+
+    cfg = compose_config(["experiment=pesr_mask", "loss.perceptual.pretrained=false", "generator.num_block=1"], tmp_path)
+    assert cfg.module.fp32_sr
+    assert iteration_flops(cfg, 1) > 0
+
+
 def test_gpu_hours_formula():
     from gansr.tables import gpu_hours
 

@@ -192,7 +192,9 @@ class GANModule(SRModule):
     def training_step(self, batch: dict, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         lr, hr = batch["lr"], batch["hr"]
-        with torch.autocast(lr.device.type, enabled=False) if self.fp32_sr else contextlib.nullcontext():
+        # fp32_sr leaves autocast for SR and the mask; a device without autocast (meta: FLOP counting) has none to leave
+        fp32 = self.fp32_sr and torch.amp.is_autocast_available(lr.device.type)
+        with torch.autocast(lr.device.type, enabled=False) if fp32 else contextlib.nullcontext():
             sr = self.training_forward(lr.float() if self.fp32_sr else lr)
             mask = self.mask(sr.detach(), hr) if self.mask is not None else None
         if self.step_order == "g_first":
