@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from gansr.cli import compose_config
-from gansr.data.degradations import BicubicNoise, BlurDownsample, RealESRGANDegradation, dihedral, make_degraded_lr
+from gansr.data.degradations import BlurDownsample, RealESRGANDegradation, dihedral, make_degraded_lr
 from gansr.data.degradations.kernels import bivariate_kernel, gaussian_kernel, sinc_kernel
 from gansr.data.degradations.ops import decimate, gaussian_noise, jpeg, poisson_noise
 from gansr.data.demo_data import demo_datamodule
