@@ -11,6 +11,7 @@
 # what is left):
 #   environment 10 | matmul peak 30 | sync test 60 (tests/test_step_syncs.py on CUDA: set_sync_debug_mode error)
 #   eager 100: ESRGAN, FASRGAN, Fs-SRGAN, ESRGAN-PSNR in fp32, TF32, bf16; Lightning vs bare (benchmarks/presets.py)
+#   degradations 40: BD, DN, Real-ESRGAN's pipeline per batch of 16 on the GPU (benchmarks/degradations.py)
 #   endtoend 60: gansr-train esrgan trainer=gpu on the BSDS200 folder (benchmarks/endtoend.py speed)
 #   learn 230: gansr-train esrgan_psnr trainer=gpu on the BSDS200 folder, Set5 PSNR-Y every 500 iterations, for
 #          3 minutes or what is left of the budget (benchmarks/endtoend.py learn)
@@ -93,6 +94,7 @@ stage sync_test 60 $PY -m pytest tests/test_step_syncs.py -q -p no:cacheprovider
   --junitxml="$OUT/sync_test.xml"
 stage eager 100 $PY benchmarks/presets.py --out "$JSON" "${PRESETS_EAGER[@]}" --settings "eager fp32" "eager tf32" "eager bf16" \
   --lightning "eager bf16" "${TINY[@]}"
+stage degradations 40 $PY benchmarks/degradations.py --out "$JSON" --batch 16 --repeats 5
 stage endtoend 60 $PY benchmarks/endtoend.py speed --out "$JSON" --hr-dir "$HR" "${E2E[@]}"
 LEFT=$((BUDGET - ($(date +%s) - START) - 40))
 [ "$SMOKE" = 0 ] && LEARN+=(--minutes "$($PY -c "print(round(min(3.0, max($LEFT, 0) / 60), 2))")")
@@ -101,10 +103,10 @@ stage compiled 150 $PY benchmarks/presets.py --out "$JSON" "${PRESETS_COMPILED[@
 stage cudagraphs 90 $PY benchmarks/presets.py --out "$JSON" --presets esrgan_psnr --settings "compiled bf16 cudagraphs" "${TINY[@]}"
 
 $PY -c "
-import json; from common import read_json; from run import gpu_table
+import json; from common import read_json; from run import degradation_table, gpu_table
 r = read_json('$JSON')
 print(json.dumps({k: v for k, v in r.items() if k in ('environment', 'matmul', 'stages', 'iterations')}, indent=1))
-print('\n'.join(gpu_table(r)))
+print('\n'.join(gpu_table(r) + degradation_table(r.get('degradations', {}))))
 l = r.get('endtoend_learn', {})
 print('learn:', l.get('iterations_per_s'), 'it/s;', [(p['step'], p['psnr_y']) for p in l.get('set5_psnr_y_curve', [])])"
 echo "[gpu_check] done in $(( $(date +%s) - START ))s: $JSON"

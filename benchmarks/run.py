@@ -32,6 +32,8 @@ Sections (CPU sizes are cut so the run ends in a few minutes on 2 cores; the tab
      fp32, eager TF32, eager bf16 and compiled bf16, the bare step vs Lightning, TFLOP/s, MFU against a.'s bf16
      peak, compile seconds; each preset's fastest setting goes to ``iterations`` (the GPU-hour estimate reads it).
   h. (CUDA only) ``gansr-train experiment=esrgan trainer=gpu`` end to end on a folder (BSDS200 HR images) vs g.
+  i. degradations (``degradations.py``): patches/s of the worker path (HR + cached bicubic LR) vs the HR-only worker
+     of the device path, and ms per batch of 16 of BD, DN and Real-ESRGAN's pipeline on the device, HR 128 and 256.
 A previous file's ``iterations`` entries are kept when a run measures none (CPU runs measure none: their paper
 step runs at batch 2, not the presets' batch).
 """
@@ -46,6 +48,7 @@ from pathlib import Path
 import torch
 from common import CUDA, RESULTS, SHARED, device_name, merge_iterations, read_json
 from data import data_loading
+from degradations import degradation_costs
 from inference import div2k_memory, evaluation, inference
 from steps import SIZES, matmul_peak, training
 
@@ -96,8 +99,24 @@ def table(results: dict) -> str:
                  + f" (output canvas {mem['output_canvas_gib']:.2f} GiB); {mem['tiles_run']}/{mem['tiles_total']} tiles run, "
                  f"{mem['s_per_tile']:.1f} s/tile, full image {mem['projected_full_image_s'] / 60:.1f} min"
                  + (" (projected)" if mem["tiles_run"] < mem["tiles_total"] else ""))
+    lines += degradation_table(results.get("degradations", {}))
     lines += gpu_table(results)
     return "\n".join(lines)
+
+
+def degradation_table(dg: dict) -> list[str]:
+    """i. worker path vs device path (``benchmarks/degradations.py``)."""
+    if not dg or "skipped" in dg:
+        return [f"i. degradations: skipped ({dg.get('skipped', 'not run')})"]
+    lines = [f"i. degradations on {dg['device']}, batch {dg['batch']}: worker patches/s (bicubic pair | HR only); "
+             "device ms/batch (samples/s)"]
+    for key, entry in dg.items():
+        if key.startswith("patch_"):
+            device = ", ".join(f"{name} {entry[name]['ms_per_batch']:.0f} ms ({entry[name]['samples_per_s']:.0f}/s)"
+                               for name in ("bd", "dn", "realesrgan"))
+            lines.append(f"   HR {key[6:]}: worker {entry['worker_bicubic_patches_per_s']:.1f} | "
+                         f"{entry['worker_hr_only_patches_per_s']:.1f}; device {device}")
+    return lines
 
 
 def gpu_table(results: dict) -> list[str]:
@@ -154,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     results["data_loading"] = data_loading()
     results["inference"] = inference()
     results["div2k_memory"] = div2k_memory()
+    results["degradations"] = degradation_costs("cuda" if CUDA else "cpu", repeats=2)
     if CUDA:
         gpu_sections(args.out, results)
     if kept and "iterations" not in results:

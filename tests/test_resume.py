@@ -41,10 +41,13 @@ def hr_folder(tmp_path_factory) -> Path:
 
 
 def run(experiment: str, hr_folder: Path, out: Path, iterations: int, *extra: str) -> dict:
-    """Train ``iterations`` in ``out`` (LR milestone at iteration 4, so the LR changes after the resume point)."""
+    """Train ``iterations`` in ``out`` (LR milestone at iteration 4, so the LR changes after the resume point).
+    ``experiment`` may name a degradation after a ``+`` (``esrgan+realesrgan``: LR made on the device)."""
+    experiment, _, degradation = experiment.partition("+")
     milestone = "module.scheduler.milestones=[4]" if experiment.endswith("psnr") else "module.scheduler_g.milestones=[4]"
     overrides = [
         f"experiment={experiment}",
+        f"degradation={degradation or 'bicubic_matlab'}",
         "data=folder",
         f"data.train.hr_dir={hr_folder}",
         f"data.train.lr_cache_dir={out.parent / 'lr'}",
@@ -97,7 +100,7 @@ def straight_runs(hr_folder, tmp_path_factory):
 @pytest.mark.parametrize(
     "experiment,stop,resume",
     [("esrgan_psnr", 2, "path"), ("esrgan_psnr", 3, "auto"), ("esrgan", 2, "auto"), ("esrgan", 3, "path"),
-     ("fs_srgan", 2, "path")],
+     ("fs_srgan", 2, "path"), ("esrgan+realesrgan", 2, "auto")],
 )
 def test_resume_is_bit_identical_to_an_uninterrupted_run(experiment, stop, resume, hr_folder, straight_runs, tmp_path):
     straight = straight_runs(experiment)
@@ -111,9 +114,13 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(experiment, stop, resum
     assert not [w for w in caught if "not resumable" in str(w.message)]  # Lightning's mid-epoch resume warning
 
     assert resumed["iteration"] == straight["iteration"] == ITERATIONS
+    if "+" in experiment:  # the device-made LR really trained something else than the cached bicubic LR
+        bicubic = straight_runs(experiment.partition("+")[0])
+        assert not torch.equal(straight["state_dict"]["generator.conv_first.weight"],
+                               bicubic["state_dict"]["generator.conv_first.weight"])
     assert_same_state(resumed["state_dict"], straight["state_dict"], "state_dict")  # G, D, E
     assert any(k.startswith("generator.") for k in straight["state_dict"])
-    if experiment != "esrgan_psnr":
+    if not experiment.startswith("esrgan_psnr"):
         assert any(k.startswith("discriminator.") for k in straight["state_dict"])
     if experiment == "fs_srgan":
         assert any(k.startswith("extractor.") for k in straight["state_dict"])

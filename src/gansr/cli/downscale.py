@@ -1,12 +1,16 @@
-"""``gansr-downscale``: write MATLAB-exact bicubic LR images of a folder of HR images.
+"""``gansr-downscale``: write MATLAB-exact bicubic (or BD / DN) LR images of a folder of HR images.
 
 Each HR image is cropped (bottom/right) to a multiple of the scale, then down-scaled with MATLAB
 ``imresize(uint8_img, 1/s, 'bicubic')`` semantics (gansr.data.imresize, METHODS.md 2.8) and saved as PNG named
 ``<stem>x{s}.png`` (the EDSR/SwinIR ``LR_bicubic/X{s}`` convention).
 
+``--degradation bd|dn`` writes RDN's benchmark degradations instead (gansr.data.degradations: Gaussian blur 7x7
+sigma 1.6 then decimation; bicubic then Gaussian noise of level 30, seeded by the file name), the same every run.
+
 Example::
 
     gansr-downscale --hr datasets/Set14/HR --out datasets/Set14/LR_bicubic/X4 --scale 4
+    gansr-downscale --hr datasets/Set14/HR --out datasets/Set14/LR_BD/X3 --scale 3 --degradation bd
 """
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--hr", required=True, type=Path, help="folder of HR images")
     parser.add_argument("--out", required=True, type=Path, help="output folder for the LR PNGs")
     parser.add_argument("--scale", type=int, default=4, help="down-scaling factor (default 4)")
+    parser.add_argument("--degradation", choices=("bicubic", "bd", "dn"), default="bicubic",
+                        help="bicubic (MATLAB imresize, default), bd (blur + decimation) or dn (bicubic + noise 30)")
     parser.add_argument("--suffix", default=None,
                         help="appended to the file stem (default 'x<scale>', e.g. babyx4.png; '' keeps the stem)")
     return parser
@@ -46,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             hr_mod = mod_crop(hr, args.scale)
             if hr_mod.shape != hr.shape:
                 cropped.append(f"{path.name} {hr.shape[1]}x{hr.shape[0]} -> {hr_mod.shape[1]}x{hr_mod.shape[0]}")
-            write_image(args.out / f"{path.stem}{suffix}.png", make_lr(hr_mod, args.scale))
+            write_image(args.out / f"{path.stem}{suffix}.png", make_lr(hr_mod, args.scale, args.degradation, path.stem))
     except (DatasetNotFoundError, ImageReadError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

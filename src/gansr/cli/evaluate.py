@@ -56,11 +56,12 @@ def evaluate(cfg: DictConfig) -> list[dict[str, object]]:
     for name in cfg.sets:
         dataset = benchmark_dataset(name, cfg.root, scale=cfg.scale, mod=cfg.mod, cache_dir=Path(cfg.paths.cache_dir),
                                     folder=cfg.folders.get(name))
+        dataset.use_lr_kind(cfg.lr)
         dataset.prepare()
         scores = evaluate_upscaler(upscale, dataset, metric_names, crop_border=cfg.crop_border, lpips_version=cfg.lpips_version,
                                    round_y=cfg.round_y, niqe_params_path=niqe_params, device=device, save_dir=out_dir / dataset.name if cfg.save_images else None)
         rows.append({"method": method, "set": dataset.name, "images": len(dataset), **scores})
-    table = write_table(rows, out_dir / "results.md", out_dir / "results.csv", title=f"{method}, x{cfg.scale}")
+    table = write_table(rows, out_dir / "results.md", out_dir / "results.csv", title=f"{method}, x{cfg.scale}" + ("" if cfg.lr == "bicubic" else f", {cfg.lr.upper()} LR"))
     print(table)
     print(f"[gansr] table: {out_dir / 'results.md'} and {out_dir / 'results.csv'}")
     if cfg.wandb:

@@ -12,6 +12,8 @@ started once per run, never per epoch (Lightning sees one epoch as long as ``tra
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 import random
 import warnings
@@ -25,6 +27,9 @@ from torch.utils.data import DataLoader, Dataset
 from gansr.data.image_io import DatasetNotFoundError
 from gansr.data.sampling import PositionSampler, SeededStream
 from gansr.training.preemption import ignore_stop_signals
+
+if TYPE_CHECKING:  # kornia loads only when a degradation is configured
+    from gansr.data.degradations.base import DeviceDegradation
 
 __all__ = ["SRDataModule", "StreamLoader", "worker_init"]
 
@@ -91,6 +96,10 @@ class SRDataModule(LightningDataModule):
         scale: the run's SR factor; when given, every dataset with a ``scale`` must match it.
         patch_size: the HR training patch; when given, the training dataset's ``patch_size`` must match it.
             Both are declared here so other configs can read them (``input_size: ${data.patch_size}``).
+        degradation: None (the default, ``degradation=bicubic_matlab``): training pairs read the cached
+            MATLAB-bicubic LR. Else a :class:`~gansr.data.degradations.DeviceDegradation`: the workers give HR
+            patches only and :meth:`device_transform` makes the LR (and the flips) on the training device; the
+            validation/test sets read the degradation's saved LR (``eval_lr_kind``: bicubic, BD or DN).
     """
 
     def __init__(
@@ -105,6 +114,7 @@ class SRDataModule(LightningDataModule):
         patch_size: int | None = None,
         prefetch_factor: int = 4,
         seed: int = 0,
+        degradation: DeviceDegradation | None = None,
     ):
         super().__init__()
         self.train = train
@@ -124,6 +134,15 @@ class SRDataModule(LightningDataModule):
                 raise ValueError(f"dataset {getattr(ds, 'name', ds)} has scale {ds.scale} but data.scale is {scale}")
         if patch_size is not None and train is not None and getattr(train, "patch_size", patch_size) != patch_size:
             raise ValueError(f"training dataset patch_size {train.patch_size} differs from data.patch_size {patch_size}")
+        self.degradation = degradation
+        self.device_augment = False
+        if degradation is not None:
+            if scale is not None and degradation.scale != scale:
+                raise ValueError(f"degradation scale {degradation.scale} differs from data.scale {scale}")
+            if train is not None:
+                self.device_augment = train.use_hr_patches_only()
+            for ds in self.val + self.test:
+                ds.use_lr_kind(degradation.eval_lr_kind)
 
     @property
     def val_names(self) -> list[str]:
@@ -208,6 +227,14 @@ class SRDataModule(LightningDataModule):
     def stream_loader(self, batch_size: int, sampler: PositionSampler) -> StreamLoader:
         """The training loader: batches of ``batch_size`` read at ``sampler``'s positions of the seeded stream."""
         return self._loader(SeededStream(self.train, self.seed), batch_size, sampler)
+
+    def device_transform(self, batch: dict) -> dict:
+        """On the training device: an HR-only training batch ``{"hr" (B,3,P,P), "position" (B,), "name"}`` becomes
+        ``{"lr" (B,3,P/s,P/s), "hr", "name"}`` through the degradation (flips included); other batches pass."""
+        if self.degradation is None or "lr" in batch:
+            return batch
+        lr, hr = self.degradation.apply(batch["hr"], batch["position"], self.seed, self.device_augment)
+        return {"lr": lr, "hr": hr, "name": batch["name"]}
 
     def val_dataloader(self) -> list[DataLoader]:
         return [self._loader(ds, 1) for ds in self.val]

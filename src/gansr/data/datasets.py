@@ -37,7 +37,7 @@ from gansr.data.decoded_cache import read_decoded
 from gansr.data.image_io import list_images, read_image, to_tensor, write_image
 from gansr.data.imresize import imresize_uint8
 from gansr.data.transforms import augment as augment_pair
-from gansr.data.transforms import mod_crop, paired_random_crop, random_augment_flags
+from gansr.data.transforms import mod_crop, paired_random_crop, random_augment_flags, random_crop
 
 __all__ = ["HRFolderDataset", "default_cache_dir", "lr_file_name", "make_lr"]
 
@@ -52,12 +52,17 @@ def lr_file_name(stem: str, scale: int) -> str:
     return f"{stem}x{scale}.png"
 
 
-def make_lr(hr: np.ndarray, scale: int) -> np.ndarray:
+def make_lr(hr: np.ndarray, scale: int, kind: str = "bicubic", stem: str = "") -> np.ndarray:
     """MATLAB-exact bicubic LR of an already mod-cropped HR image: ``(s*h,s*w,3)`` uint8 -> ``(h,w,3)`` uint8.
 
     Runs on one CPU thread: the resize is a few dozen small memory-bound passes, which intra-op threading
-    only slows down (25x measured on a busy 2-core machine).
+    only slows down (25x measured on a busy 2-core machine). ``kind`` ``bd``/``dn``: the benchmark degradations
+    (:func:`gansr.data.degradations.make_degraded_lr`; ``stem`` seeds the DN noise).
     """
+    if kind != "bicubic":
+        from gansr.data.degradations import make_degraded_lr  # kornia loads only for these kinds
+
+        return make_degraded_lr(hr, scale, kind, stem)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -152,11 +157,38 @@ class HRFolderDataset(Dataset):
         if self.repeat < 1:
             raise ValueError(f"{name}: repeat must be >= 1, got {repeat}")
         self._pairs: list[_Pair] | None = None
+        self.lr_kind = "bicubic"
+        self.hr_only = False
+
+    def use_lr_kind(self, kind: str) -> None:
+        """Read (and make when missing) the LR of degradation ``kind`` (``bicubic``, ``bd``, ``dn``) instead of the
+        bicubic one: ``<hr_dir>/../LR_<KIND>/X{s}``, e.g. ``LR_BD/X3`` (the RDN test-set layout)."""
+        if kind not in ("bicubic", "bd", "dn"):
+            raise ValueError(f"{self.name}: unknown LR kind {kind!r}; choose bicubic, bd or dn")
+        if self._pairs is not None and kind != self.lr_kind:
+            raise RuntimeError(f"{self.name}: the LR kind must be chosen before the dataset is prepared")
+        self.lr_kind = kind
+        if kind != "bicubic" and self.lr_cache_dir is not None:
+            self.lr_cache_dir = self.lr_cache_dir.with_name(f"{self.lr_cache_dir.name}_{kind.upper()}")
+
+    def use_hr_patches_only(self) -> bool:
+        """Training items become HR patches alone (``{"hr", "name"}``: no LR file is made or read, no flips): the
+        LR is made on the training device (:mod:`gansr.data.degradations`). Returns whether the dataset was
+        set to augment, for the device to flip instead."""
+        if self.patch_size is None:
+            raise ValueError(f"{self.name}: only a training dataset (patch_size set) can give HR patches only")
+        augment, self.augment, self.hr_only = self.augment, False, True
+        return augment
 
     # ------------------------------------------------------------------ preparation
     @property
     def lr_leaf(self) -> str:
         return f"X{self.scale}" if self.mod == self.scale else f"X{self.scale}_mod{self.mod}"
+
+    @property
+    def lr_folder_name(self) -> str:
+        """``LR_bicubic``, ``LR_BD`` or ``LR_DN``: the sibling folder of ``HR`` that holds this kind's LR."""
+        return "LR_bicubic" if self.lr_kind == "bicubic" else f"LR_{self.lr_kind.upper()}"
 
     def _lr_size(self, hr_size: tuple[int, int] | None) -> tuple[int, int] | None:
         """``(w, h)`` of the LR image that belongs to an HR image of size ``hr_size`` (``(w, h)``)."""
@@ -166,7 +198,7 @@ class HRFolderDataset(Dataset):
         return (w - w % self.mod) // self.scale, (h - h % self.mod) // self.scale
 
     def _resolve_lr_dir(self, hr_sizes: dict[Path, tuple[int, int] | None]) -> Path:
-        sibling = self.hr_dir.parent / "LR_bicubic" / self.lr_leaf
+        sibling = self.hr_dir.parent / self.lr_folder_name / self.lr_leaf
         if sibling.is_dir() and all(
             _image_size(sibling / lr_file_name(f.stem, self.scale)) == self._lr_size(size)
             for f, size in hr_sizes.items()
@@ -177,7 +209,8 @@ class HRFolderDataset(Dataset):
         if _writable(sibling):
             return sibling
         folder_id = hashlib.sha1(str(self.hr_dir.resolve()).encode()).hexdigest()[:8]
-        return default_cache_dir() / "lr" / f"{self.name}_{folder_id}" / self.lr_leaf
+        kind = "" if self.lr_kind == "bicubic" else f"_{self.lr_kind.upper()}"
+        return default_cache_dir() / "lr" / f"{self.name}_{folder_id}" / f"{self.lr_leaf}{kind}"
 
     def prepare(self) -> None:
         """List and check the HR images, then write every missing LR image (idempotent, safe to call twice).
@@ -200,6 +233,9 @@ class HRFolderDataset(Dataset):
         hr_sizes = {f: _image_size(f) for f in files}
         if self.patch_size is not None:
             self._check_patch_fits(hr_sizes)
+        if self.hr_only:
+            self._pairs = [_Pair(f, f, f.stem) for f in files]  # the "LR" is made on the device
+            return
         lr_dir = self._resolve_lr_dir(hr_sizes)
         pairs = [_Pair(f, lr_dir / lr_file_name(f.stem, self.scale), f.stem) for f in files]
         lr_sizes = {p.lr: _image_size(p.lr) if p.lr.is_file() else None for p in pairs}
@@ -210,7 +246,7 @@ class HRFolderDataset(Dataset):
         todo = [p for p in pairs if lr_sizes[p.lr] is None] + stale
         for pair in tqdm(todo, desc=f"{self.name}: making LR x{self.scale} in {lr_dir}", disable=len(todo) < 20):
             hr = mod_crop(read_image(pair.hr), self.mod)
-            write_image(pair.lr, make_lr(hr, self.scale))
+            write_image(pair.lr, make_lr(hr, self.scale, self.lr_kind, pair.name))
         self._pairs = pairs
 
     def _check_patch_fits(self, hr_sizes: dict[Path, tuple[int, int] | None]) -> None:
@@ -251,6 +287,8 @@ class HRFolderDataset(Dataset):
         """Item ``index`` with its random crop corner and flips drawn from ``rng`` (unused for whole images)."""
         pair = self.pairs[index % len(self.pairs)]
         hr = mod_crop(self._read(pair.hr), self.mod)
+        if self.hr_only:
+            return {"hr": to_tensor(random_crop(hr, self.patch_size, rng)), "name": pair.name}
         lr = self._read(pair.lr)
         if hr.shape[0] != lr.shape[0] * self.scale or hr.shape[1] != lr.shape[1] * self.scale:
             raise ValueError(

@@ -7,6 +7,8 @@ them in ``LR_bicubic/X{s}``.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 from pathlib import Path
 
@@ -15,6 +17,9 @@ import skimage
 from gansr.data.datamodule import SRDataModule
 from gansr.data.datasets import HRFolderDataset, default_cache_dir
 from gansr.data.image_io import DatasetNotFoundError, read_image, write_image
+
+if TYPE_CHECKING:  # kornia loads only when a degradation is configured
+    from gansr.data.degradations.base import DeviceDegradation
 
 __all__ = ["DEMO_HELDOUT", "DEMO_TRAIN", "demo_datamodule", "demo_folders", "demo_heldout_dataset"]
 
@@ -79,6 +84,7 @@ def demo_datamodule(
     num_workers: int | None = None,
     pin_memory: bool | None = None,
     seed: int = 0,
+    degradation: DeviceDegradation | None = None,
 ) -> SRDataModule:
     """The demo :class:`SRDataModule`: random ``patch_size`` HR crops of the training photos (augmented,
     each photo visited ``repeat`` times per pass, order and crops fixed by ``seed``) and the two held-out photos as
@@ -87,4 +93,4 @@ def demo_datamodule(
     train = HRFolderDataset("demo_train", train_dir, scale, patch_size=patch_size, augment=True, repeat=repeat)
     heldout = HRFolderDataset("demo_heldout", heldout_dir, scale)
     return SRDataModule(train, [heldout], batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-                        scale=scale, patch_size=patch_size, seed=seed)
+                        scale=scale, patch_size=patch_size, seed=seed, degradation=degradation)

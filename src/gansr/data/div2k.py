@@ -253,7 +253,7 @@ class SubImageDataset(HRFolderDataset):
     def prepare(self) -> None:
         """As :meth:`HRFolderDataset.prepare`, but every LR sub-image must exist already: they are cut from the
         LR of the whole image, which resizing the sub-image would not reproduce at its borders."""
-        if self._pairs is None:
+        if self._pairs is None and not self.hr_only:
             missing = [f.name for f in list_images(self.hr_dir, hint=self.hint)
                        if not (self.lr_cache_dir / lr_file_name(f.stem, self.scale)).is_file()]
             if missing:

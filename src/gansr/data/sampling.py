@@ -19,10 +19,11 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from torch.utils.data import Dataset, Sampler
 
-__all__ = ["PositionSampler", "SeededStream", "crop_rng", "epoch_permutation"]
+__all__ = ["PositionSampler", "SeededStream", "crop_rng", "degradation_rng", "epoch_permutation"]
 
-# SeedSequence keys: one stream for the visiting order, one for the per-sample crops.
-_ORDER, _CROP = 0, 1
+# SeedSequence keys: one stream for the visiting order, one for the per-sample crops, one for the per-sample
+# degradation drawn on the training device (gansr.data.degradations).
+_ORDER, _CROP, _DEGRADE = 0, 1, 2
 
 
 def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -35,8 +36,15 @@ def crop_rng(seed: int, position: int) -> np.random.Generator:
     return np.random.default_rng((seed, _CROP, position))
 
 
+def degradation_rng(seed: int, position: int) -> np.random.Generator:
+    """The random generator of the device-side degradation (and flips) of the sample at stream ``position``."""
+    return np.random.default_rng((seed, _DEGRADE, position))
+
+
 class SeededStream(Dataset):
     """Maps a stream position to a training item: ``stream[p] = dataset.item(perm_{p//n}[p % n], crop_rng(seed, p))``.
+
+    An HR-only item (a dataset whose LR is made on the training device) also carries ``"position": p``.
 
     ``dataset`` needs ``__len__`` and ``item(index, rng)`` (:class:`gansr.data.datasets.HRFolderDataset`). The
     permutation of the current data epoch is cached per worker process.
@@ -60,7 +68,10 @@ class SeededStream(Dataset):
         return int(self._order[offset])
 
     def __getitem__(self, position: int) -> dict:
-        return self.dataset.item(self.index_at(position), crop_rng(self.seed, int(position)))
+        item = self.dataset.item(self.index_at(position), crop_rng(self.seed, int(position)))
+        if "lr" not in item:  # an HR-only patch: its LR is made on the device from degradation_rng(seed, position)
+            item["position"] = int(position)
+        return item
 
 
 class PositionSampler(Sampler[int]):

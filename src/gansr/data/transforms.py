@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["augment", "mod_crop", "paired_random_crop", "random_augment_flags"]
+__all__ = ["augment", "mod_crop", "paired_random_crop", "random_augment_flags", "random_crop"]
 
 
 def mod_crop(img: np.ndarray, mod: int) -> np.ndarray:
@@ -55,6 +55,17 @@ def paired_random_crop(
         lr[y : y + lr_patch, x : x + lr_patch],
         hr[y * scale : y * scale + hr_patch, x * scale : x * scale + hr_patch],
     )
+
+
+def random_crop(img: np.ndarray, patch: int, rng: np.random.Generator) -> np.ndarray:
+    """A ``(patch,patch,C)`` crop of ``(H,W,C)`` at a corner uniform over the valid positions (the HR-only
+    training patch of the device-side degradations)."""
+    h, w = img.shape[:2]
+    if h < patch or w < patch:
+        raise ValueError(f"image {w}x{h} is smaller than the patch {patch}x{patch}; lower data.patch_size")
+    y = int(rng.integers(0, h - patch + 1))
+    x = int(rng.integers(0, w - patch + 1))
+    return img[y : y + patch, x : x + patch]
 
 
 def augment(

@@ -244,7 +244,11 @@ class SRModule(pl.LightningModule):
             torch.compiler.cudagraph_mark_step_begin()
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
-        """With ``speed.channels_last`` the image tensors are moved to NHWC like the networks."""
+        """An HR-only training batch gets its LR made on this device (``SRDataModule.device_transform``, the
+        ``degradation`` group); with ``speed.channels_last`` the image tensors are moved to NHWC like the networks."""
+        transform = getattr(getattr(self._trainer, "datamodule", None), "device_transform", None)
+        if transform is not None:
+            batch = transform(batch)
         if self.channels_last:
             return {k: v.contiguous(memory_format=torch.channels_last) if torch.is_tensor(v) and v.dim() == 4 else v
                     for k, v in batch.items()}
