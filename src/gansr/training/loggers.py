@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import secrets
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger, Wand
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
 from gansr.data.image_io import to_uint8
+from gansr.utils.atomic import write_text_atomic
 
 __all__ = ["AppendingCSVLogger", "log_image", "resumable_wandb_logger"]
 
@@ -54,10 +56,21 @@ class _AppendingWriter(ExperimentWriter):
             keys = list(reader.fieldnames or [])
             rows = [row for row in reader if row.get("step") not in (None, "") and int(float(row["step"])) < first_step]
         self.metrics_keys = sorted(set(self.metrics_keys) | set(keys))
-        with self._fs.open(self.metrics_file_path, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=self.metrics_keys)
-            writer.writeheader()
-            writer.writerows(rows)
+        self._rewrite(self.metrics_keys, rows)
+
+    def _rewrite_with_new_header(self, fieldnames: list[str]) -> None:  # Lightning's version rewrites in place
+        with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+            rows = list(csv.DictReader(file))
+        self._rewrite(fieldnames, rows)
+
+    def _rewrite(self, fieldnames: list[str], rows: list[dict]) -> None:
+        """Replace ``metrics.csv`` by ``rows`` under ``fieldnames`` atomically (:func:`gansr.utils.atomic.write_text_atomic`):
+        a crash or a full disk during the rewrite leaves the old file. New rows are appended as Lightning does."""
+        table = io.StringIO(newline="")
+        writer = csv.DictWriter(table, fieldnames=fieldnames)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text_atomic(self.metrics_file_path, table.getvalue())
 
 
 class AppendingCSVLogger(CSVLogger):
@@ -82,7 +95,7 @@ def resumable_wandb_logger(save_dir: str, **kwargs: Any) -> WandbLogger:
     else:
         run_id = secrets.token_hex(4)  # 8 characters of [0-9a-f], as W&B's own ids
         id_file.parent.mkdir(parents=True, exist_ok=True)
-        id_file.write_text(run_id + "\n")
+        write_text_atomic(id_file, run_id + "\n")
     return WandbLogger(save_dir=save_dir, id=run_id, resume="allow", **kwargs)
 
 
