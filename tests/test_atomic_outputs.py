@@ -62,6 +62,21 @@ def scores(folder: Path) -> None:
           "--out", str(folder / "scores.json")])
 
 
+def hparams(folder: Path) -> None:
+    from gansr.training.loggers import AppendingCSVLogger
+
+    AppendingCSVLogger(str(folder), name="", version="").log_hyperparams({"generator": {"num_feat": 8}})
+
+
+def metrics(folder: Path) -> None:
+    """A resumed run's first save rewrites ``metrics.csv`` (the rows logged after its checkpoint are dropped)."""
+    from gansr.training.loggers import AppendingCSVLogger
+
+    logger = AppendingCSVLogger(str(folder), name="", version="")
+    logger.log_metrics({"loss": 0.5}, step=5)
+    logger.save()
+
+
 def prepare_inputs(folder: Path) -> None:
     """What the writers read: a multirun job folder, and SR/HR folders for gansr-score."""
     from gansr.data.image_io import write_image
@@ -74,7 +89,8 @@ def prepare_inputs(folder: Path) -> None:
 
 #: each writer and the files it writes
 WRITERS = {weights: ["G.pth"], table: ["results.md", "results.csv"], image: ["sr.png"],
-           summary: ["summary.csv", "summary.md"], scores: ["scores.json"]}
+           summary: ["summary.csv", "summary.md"], scores: ["scores.json"], hparams: ["hparams.yaml"],
+           metrics: ["metrics.csv"]}
 
 
 @pytest.mark.parametrize("writer", WRITERS, ids=lambda w: w.__name__)

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pytorch_lightning.core.saving import save_hparams_to_yaml
 from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
 from gansr.data.image_io import to_uint8
-from gansr.utils.atomic import write_text_atomic
+from gansr.utils.atomic import atomic_path, write_text_atomic
 
 __all__ = ["AppendingCSVLogger", "log_image", "resumable_wandb_logger"]
 
@@ -40,6 +41,12 @@ class _AppendingWriter(ExperimentWriter):
 
     def _check_log_dir_exists(self) -> None:  # Lightning's version deletes metrics.csv
         pass
+
+    def log_hparams(self, params: dict[str, Any]) -> None:
+        """Lightning's, with ``hparams.yaml`` written atomically (``gansr.analysis`` reads it back)."""
+        self.hparams.update(params)
+        with atomic_path(Path(self.log_dir) / self.NAME_HPARAMS_FILE) as tmp:
+            save_hparams_to_yaml(tmp, self.hparams)
 
     def save(self) -> None:
         if self.metrics and not self._merged_previous:
