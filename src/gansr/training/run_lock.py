@@ -22,6 +22,8 @@ from lightning_fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
 LOCK_NAME = "run.lock"
+#: seconds an empty or unreadable lock file is left to the run that creates it (it writes its record right after)
+WRITING_GRACE_S = 2.0
 
 
 class RunFolderInUseError(RuntimeError):
@@ -124,7 +126,7 @@ class RunLock:
                 holder = self._holder()
                 if holder is None:
                     continue
-                if not holder and time.time() - self._mtime() < 2:  # another run is writing it right now
+                if not holder and time.time() - self._mtime() < WRITING_GRACE_S:  # another run is writing it
                     time.sleep(0.1)
                     continue
                 if holder.get("pid") == mine["pid"] and holder.get("host") == mine["host"]:
@@ -143,7 +145,7 @@ class RunLock:
 
         Several runs may judge the same stale file at once. Each opens it and takes an exclusive ``flock`` on it;
         under the lock, the file is removed only while the path still names that very file (same inode) with the
-        same content as judged. A run that finds the path replaced (another took over and created its own lock)
+        same content as judged (and, for an unreadable file, still older than :data:`WRITING_GRACE_S`). A run that finds the path replaced (another took over and created its own lock)
         removes nothing and tries again, so it never deletes a live run's lock.
         """
         pid, host = holder.get("pid"), holder.get("host")
@@ -167,6 +169,8 @@ class RunLock:
                 return
             if replaced or _parse(handle.read()) != holder:
                 return
+            if not holder and time.time() - os.fstat(handle.fileno()).st_mtime < WRITING_GRACE_S:
+                return  # an unreadable file judged stale was replaced by a new one being written right now
             print(f"[gansr] taking over the stale lock {self.path} ({why})", file=sys.stderr)
             self.path.unlink()
 
