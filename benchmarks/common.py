@@ -11,6 +11,8 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
+from gansr.utils.atomic import write_text_atomic
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("GANSR_SHARED_DATA", ROOT.parent / "shared" / "data"))
 CUDA = torch.cuda.is_available()
@@ -55,9 +57,7 @@ def update_json(path: Path, key: str, value) -> None:
     out leaves every figure measured before it on disk."""
     data = read_json(path)
     data[key] = value
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(data, indent=2))
 
 
 def merge_iterations(source: Path, target: Path = RESULTS) -> dict:
@@ -99,4 +99,4 @@ class IterationTimer(pl.Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         if self.path:
-            Path(self.path).write_text(json.dumps({"seconds": self.seconds, "intervals": self.intervals}))
+            write_text_atomic(self.path, json.dumps({"seconds": self.seconds, "intervals": self.intervals}))

@@ -52,6 +52,8 @@ from degradations import degradation_costs
 from inference import div2k_memory, evaluation, inference
 from steps import SIZES, matmul_peak, training
 
+from gansr.utils.atomic import write_text_atomic
+
 
 def table(results: dict) -> str:
     lines = [f"command: {results['command']}", f"device: {results['device']}  (torch {torch.__version__})", ""]
@@ -146,7 +148,7 @@ def gpu_sections(out: str, results: dict) -> None:
     import endtoend
     import presets
 
-    Path(out).write_text(json.dumps(results, indent=2))
+    write_text_atomic(out, json.dumps(results, indent=2))
     presets.main(["--out", out, "--lightning", "eager bf16", "compiled bf16"])
     folder = SHARED / "BSDS200" / "HR"
     if folder.is_dir():
@@ -179,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     if kept and "iterations" not in results:
         results["iterations"] = kept
     results["total_s"] = time.perf_counter() - started
-    Path(args.out).write_text(json.dumps(results, indent=2))
+    write_text_atomic(args.out, json.dumps(results, indent=2))
     print(table(results))
     print(f"total {results['total_s']:.0f} s; wrote {args.out}")
 

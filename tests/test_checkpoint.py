@@ -38,6 +38,37 @@ def assert_same_state(a: dict, b: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ safe_load
+def test_a_file_changed_after_it_was_written_is_refused_naming_the_member(tmp_path, capsys):
+    """Issue 19 item 3: torch.load checks no CRC, so a weight file damaged in place loaded with wrong tensors.
+    safe_load (gansr-upscale, generator_init, convert, interpolate) checks the CRC-32 each zip member stores;
+    the legacy non-zip format, which stores none, still loads."""
+    import zipfile
+
+    from gansr.cli.upscale import main as upscale_main
+    from gansr.data.image_io import write_image
+    from gansr.utils.checkpoint import DamagedCheckpointError
+
+    path = tmp_path / "G.pth"
+    state = tiny_rrdbnet().state_dict()
+    torch.save({"params": state}, path)
+    with zipfile.ZipFile(path) as archive:
+        info = max(archive.infolist(), key=lambda i: i.file_size)
+    data = bytearray(path.read_bytes())
+    data[info.header_offset + 200] ^= 0x01  # one bit, inside the largest tensor (local header + name < 200 bytes)
+    path.write_bytes(bytes(data))
+    with pytest.raises(DamagedCheckpointError, match=rf"G\.pth is damaged: its member {info.filename} fails its CRC"):
+        safe_load(path)
+    write_image(tmp_path / "in.png", torch.rand(3, 8, 8))
+    with pytest.raises(SystemExit) as refused:
+        upscale_main(["--checkpoint", str(path), "--input", str(tmp_path / "in.png"), "--output", str(tmp_path / "o")])
+    assert str(refused.value) == (f"gansr-upscale: {path} is damaged: its member {info.filename} fails its CRC-32 "
+                                  "check (the file changed after it was written); use another copy or an earlier "
+                                  "checkpoint")
+    legacy = tmp_path / "legacy.pth"
+    torch.save({"params": state}, legacy, _use_new_zipfile_serialization=False)
+    assert_same_state(safe_load(legacy)["params"], state)
+
+
 class RunsCode:
     def __init__(self, marker: str) -> None:
         self.marker = marker

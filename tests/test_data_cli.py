@@ -50,6 +50,34 @@ def test_downscale_missing_folder_exits_1(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_downscale_refuses_to_replace_its_inputs(tmp_path, capsys):
+    """Issue 19 item 5: ``--hr d --out d --suffix ""`` replaced d/baby.png by its LR, exit 0. Now: exit 1 naming the
+    file, before anything is written (also when another spelling of the folder is given)."""
+    _save(tmp_path / "d" / "a.png", _rgb(32, 32))
+    _save(tmp_path / "d" / "b.png", _rgb(32, 32, 1))
+    before = {p.name: p.read_bytes() for p in (tmp_path / "d").iterdir()}
+    spelled = tmp_path / "d" / ".." / "d"
+    assert downscale.main(["--hr", str(tmp_path / "d"), "--out", str(spelled), "--suffix", ""]) == 1
+    err = capsys.readouterr().err
+    assert f"the output {spelled / 'a.png'} is the input HR image {tmp_path / 'd' / 'a.png'}" in err
+    assert "give another --out or --suffix" in err and len(err.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in (tmp_path / "d").iterdir()} == before
+    # the same folder with a suffix that names new files is fine
+    assert downscale.main(["--hr", str(tmp_path / "d"), "--out", str(tmp_path / "d"), "--scale", "2"]) == 0
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["a.png", "ax2.png", "b.png", "bx2.png"]
+
+
+@pytest.mark.parametrize("suffix", ["/../../escape", "/sub", "x4/..", "..", "a\\b"])
+def test_downscale_refuses_a_suffix_that_is_a_path(suffix, tmp_path, capsys):
+    """Issue 19 item 5: ``--suffix "/../../escape"`` wrote outside ``--out``."""
+    _save(tmp_path / "HR" / "a.png", _rgb(32, 32))
+    with pytest.raises(SystemExit) as info:
+        downscale.main(["--hr", str(tmp_path / "HR"), "--out", str(tmp_path / "a" / "b" / "LR"), "--suffix", suffix])
+    assert info.value.code == 2
+    assert f"--suffix {suffix!r} is appended to a file name" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["HR", "a.png"]
+
+
 def test_check_data_finds_every_planted_problem(tmp_path, capsys):
     root = tmp_path / "ds"
     _save(root / "HR" / "good.png", _rgb(64, 64))

@@ -108,6 +108,27 @@ def test_dataset_errors_are_clear(tmp_path):
         HRFolderDataset("toy", corrupt, 4, lr_cache_dir=tmp_path / "lrc").prepare()
 
 
+def test_a_decompression_bomb_in_a_training_folder_is_named(tmp_path):
+    """Issue 19 item 7: a PNG whose header claims 100000x100000 pixels raised Pillow's DecompressionBombError with
+    no file name. Now an ImageReadError (an OSError) naming the file, in one line, before anything is decoded."""
+    import struct
+    import zlib
+
+    folder = make_folder(tmp_path / "HR", [(48, 48)])
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)  # 8-bit RGB, 100000^2: 30 GB decoded
+    (folder / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b""))
+                                     + chunk(b"IEND", b""))
+    with pytest.raises(OSError) as refused:
+        HRFolderDataset("toy", folder, 4, patch_size=32, lr_cache_dir=tmp_path / "lr").prepare()
+    message = str(refused.value)
+    assert message.startswith(f"cannot read image {folder / 'bomb.png'}: DecompressionBombError: Image size "
+                              "(10000000000 pixels) exceeds limit")
+    assert "\n" not in message and not (tmp_path / "lr").exists()
+
+
 def test_stale_lr_file_is_reported(tmp_path):
     hr_dir = make_folder(tmp_path / "HR", [(16, 16)])
     lr_dir = tmp_path / "lr"

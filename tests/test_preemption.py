@@ -208,7 +208,7 @@ def test_failed_save_leaves_the_previous_checkpoint_unchanged(tmp_path, monkeypa
     before = path.read_bytes()
 
     def crash(obj, f, *args, **kwargs):
-        Path(f).write_bytes(b"half a checkpo")  # a partial write, then the crash
+        f.write(b"half a checkpo")  # a partial write (into the open temporary file), then the crash
         raise OSError("disk full")
 
     monkeypatch.setattr("gansr.training.checkpointing.torch.save", crash)

@@ -16,6 +16,7 @@ import torch
 from gansr.cli import compose_config
 from gansr.cli.train import train
 from gansr.data.image_io import write_image
+from gansr.utils.atomic import temporary_name
 from gansr.utils.checkpoint import safe_load
 
 # (experiment, tiny overrides): PSNR stage, GAN stage, Fs-SRGAN (shared extractor owned by both optimizers)
@@ -203,15 +204,100 @@ def test_resume_auto_skips_broken_newest_checkpoints(hr_folder, tmp_path, capsys
     (checkpoints / "last.ckpt").unlink()  # a hard link to iter_000004.ckpt: never write through it
     (checkpoints / "last.ckpt").write_bytes(data[: len(data) // 2])
     (checkpoints / "iter_000006.ckpt").write_bytes(b"")
-    (checkpoints / "iter_000008.ckpt.tmp").write_bytes(data[:100])  # a write killed half-way
+    unfinished = temporary_name(checkpoints / "iter_000008.ckpt")  # a write killed half-way
+    unfinished.write_bytes(data[:100])
     capsys.readouterr()
     resumed = lifecycle_run(hr_folder, tmp_path / "run", 6, "resume=auto")
     out = capsys.readouterr().out
     assert f"skipped {checkpoints / 'iter_000006.ckpt'}: 0 bytes" in out
     assert f"skipped {checkpoints / 'last.ckpt'}: not a readable checkpoint" in out
+    assert unfinished.name not in out.split("continuing from")[0]  # not a candidate
     assert f"continuing from {checkpoints / 'iter_000004.ckpt'} (iteration 4)" in out
     assert resumed.iteration == 6 and safe_load(checkpoints / "last.ckpt")["iteration"] == 6
-    assert not (checkpoints / "iter_000008.ckpt.tmp").exists()  # removed under the run's lock
+    assert not unfinished.exists() and f"removed {unfinished}" in out  # removed under the run's lock
+
+
+def tensor_bytes(path: Path, min_size: int) -> tuple[str, int]:
+    """``(member, offset)`` of the first tensor in a PyTorch file whose stored bytes are at least ``min_size``."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        info = next(i for i in archive.infolist() if "/data/" in i.filename and i.file_size >= min_size)
+    with open(path, "rb") as handle:
+        handle.seek(info.header_offset + 26)
+        name_length, extra_length = struct.unpack("<HH", handle.read(4))
+    return info.filename, info.header_offset + 30 + name_length + extra_length
+
+
+def test_resume_auto_skips_checkpoints_damaged_in_place(hr_folder, tmp_path, capsys):
+    """Issue 19 item 3: a checkpoint changed in place (same size) was taken; torch.load checks no CRC. 4 KB
+    overwritten inside a weight of ``last.ckpt``, the low bytes of 64 floats flipped in ``iter_000006.ckpt``:
+    resume=auto names both, with the damaged member, and continues from the intact ``iter_000004.ckpt``; the
+    stage chain's ``generator_init`` refuses a damaged file in one line."""
+    wide = "generator.num_feat=32"  # conv weights of 36 KB: room for 4 KB inside one tensor
+    lifecycle_run(hr_folder, tmp_path / "run", 6, wide)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    last = checkpoints / "last.ckpt"
+    data = bytearray(last.read_bytes())
+    last.unlink()  # a hard link to iter_000006.ckpt: give it bytes of its own
+    member, offset = tensor_bytes(checkpoints / "iter_000006.ckpt", 8192)
+    data[offset + 1024 : offset + 1024 + 4096] = np.random.default_rng(0).integers(0, 256, 4096, np.uint8).tobytes()
+    last.write_bytes(bytes(data))
+    flipped_member, offset = tensor_bytes(checkpoints / "iter_000006.ckpt", 256)
+    data = bytearray((checkpoints / "iter_000006.ckpt").read_bytes())
+    for i in range(64):
+        data[offset + 4 * i] ^= 0xFF  # the low byte of a little-endian float32
+    (checkpoints / "iter_000006.ckpt").write_bytes(bytes(data))
+    capsys.readouterr()
+    resumed = lifecycle_run(hr_folder, tmp_path / "run", 8, wide, "resume=auto")
+    out = capsys.readouterr().out
+    assert f"skipped {last}: damaged: its member {member} fails its CRC-32 check" in out
+    assert f"skipped {checkpoints / 'iter_000006.ckpt'}: damaged: its member {flipped_member} fails" in out
+    assert f"continuing from {checkpoints / 'iter_000004.ckpt'} (iteration 4)" in out
+    assert resumed.iteration == 8
+
+    from hydra.utils import instantiate
+
+    from gansr.utils.checkpoint import DamagedCheckpointError
+
+    (checkpoints / "iter_000006.ckpt").write_bytes(bytes(data))  # damaged again (the resumed run rewrote it)
+    cfg = compose_config(["experiment=esrgan_psnr", *TINY["esrgan_psnr"], wide,
+                          f"module.generator_init={checkpoints / 'iter_000006.ckpt'}"], tmp_path / "next")
+    with pytest.raises(Exception) as refused:
+        instantiate(cfg.module)  # Hydra wraps what the module raises
+    cause = refused.value
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    assert isinstance(cause, DamagedCheckpointError)
+    assert str(cause).startswith(f"{checkpoints / 'iter_000006.ckpt'} is damaged: its member {flipped_member} fails")
+
+
+def test_a_full_disk_while_exporting_keeps_the_previous_generator_file(hr_folder, tmp_path, monkeypatch):
+    """Issue 19 item 2: with ENOSPC while a resumed run wrote ``generator.pth`` the previous good file was lost
+    ("failed finding central directory"). The disk fills after half the bytes of the export."""
+    import errno
+
+    lifecycle_run(hr_folder, tmp_path / "run", 2)
+    generator = tmp_path / "run" / "generator.pth"
+    before = generator.read_bytes()
+    real_save = torch.save
+
+    def save(obj, f, *args, **kwargs):
+        name = Path(getattr(f, "name", f)).name
+        if not name.startswith("generator") and not name.startswith(".generator"):
+            return real_save(obj, f, *args, **kwargs)
+        real_save(obj, f, *args, **kwargs)
+        handle = open(f, "r+b") if isinstance(f, (str, Path)) else f  # noqa: SIM115
+        handle.truncate(len(before) // 2)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", save)
+    with pytest.raises(OSError, match="No space left on device"):
+        lifecycle_run(hr_folder, tmp_path / "run", 4, "resume=auto")
+    assert generator.read_bytes() == before
+    assert safe_load(generator)["params"]
+    assert not [p.name for p in generator.parent.iterdir() if p.name.startswith(".")]
 
 
 def test_resume_from_a_generator_file_says_what_to_pass(hr_folder, tmp_path):

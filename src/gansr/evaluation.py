@@ -6,6 +6,7 @@ imported one, or the MATLAB-exact bicubic.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from tqdm import tqdm
 
 from gansr.data.image_io import write_image
 from gansr.metrics import build_metrics, quantize
+from gansr.utils.atomic import write_text_atomic
 
 Upscaler = Callable[[torch.Tensor], torch.Tensor]
 
@@ -54,14 +56,15 @@ def write_table(rows: list[dict[str, object]], markdown_path: Path, csv_path: Pa
     """Write ``rows`` (same keys each) as a markdown table and a CSV; returns the markdown."""
     columns = list(rows[0])
     markdown_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(csv_path, table.getvalue())
     fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
     lines = [f"# {title}", ""] if title else []
     lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(fmt(row[c]) for c in columns) + " |" for row in rows]
     text = "\n".join(lines) + "\n"
-    markdown_path.write_text(text)
+    write_text_atomic(markdown_path, text)
     return text

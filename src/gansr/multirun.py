@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 from pathlib import Path
+
+from gansr.utils.atomic import write_text_atomic
 
 __all__ = ["MultirunSummary", "collect_jobs", "write_summary"]
 
@@ -75,13 +78,13 @@ def write_summary(sweep_dir: str | Path) -> str:
     common = [k for k in keys if k not in varying and all(k in job["overrides"] for job in jobs)]
     metric_names = list(dict.fromkeys(m for job in jobs for m in job["metrics"]))
 
-    with (sweep_dir / "summary.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["job", *keys, *metric_names, "iteration", "validated_at", "status"])
-        for job in jobs:
-            writer.writerow([job["job"], *(job["overrides"].get(k, "") for k in keys),
-                             *(job["metrics"].get(m, "") for m in metric_names),
-                             _fmt(job["iteration"]), _fmt(job["validated_at"]), job["status"]])
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow(["job", *keys, *metric_names, "iteration", "validated_at", "status"])
+    for job in jobs:
+        writer.writerow([job["job"], *(job["overrides"].get(k, "") for k in keys),
+                         *(job["metrics"].get(m, "") for m in metric_names),
+                         _fmt(job["iteration"]), _fmt(job["validated_at"]), job["status"]])
 
     header = ["job", *varying, *metric_names, "iteration", "status"]
     lines = [f"# Multirun summary: {sweep_dir}", ""]
@@ -95,7 +98,8 @@ def write_summary(sweep_dir: str | Path) -> str:
                  _fmt(job["validated_at"] if job["validated_at"] is not None else job["iteration"]), job["status"]]
         lines.append("| " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
-    (sweep_dir / "summary.md").write_text(text)
+    write_text_atomic(sweep_dir / "summary.csv", table.getvalue())
+    write_text_atomic(sweep_dir / "summary.md", text)
     return text
 
 

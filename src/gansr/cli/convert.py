@@ -41,7 +41,7 @@ from gansr.inference import (
     run_generator_config,
 )
 from gansr.utils.checkpoint import detect_scheme, extract_state_dict, from_gansr_keys, load_generator_weights, safe_load
-from gansr.utils.output_paths import check_writable_file, save_weights
+from gansr.utils.output_paths import check_not_an_input, check_writable_file, save_weights
 from gansr.utils.safe_config import build_architecture
 
 
@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--extractor needs --scheme gansr (the official schemes hold one network per file)")
 
     check_writable_file(args.out, "--out file")
+    check_not_an_input([args.out], [("--checkpoint", args.checkpoint), ("--extractor", args.extractor)])
     checkpoint = safe_load(args.checkpoint)
     source = detect_scheme(extract_state_dict(checkpoint, args.key))
     recorded = recorded_run_config(args, checkpoint)

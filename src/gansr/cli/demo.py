@@ -27,6 +27,7 @@ from gansr.archs.bicubic import BicubicUpsampler
 from gansr.cli import compose_config
 from gansr.cli.train import train
 from gansr.data.demo_data import demo_heldout_dataset
+from gansr.data.image_io import write_image
 from gansr.evaluation import evaluate_upscaler, write_table
 from gansr.figures import comparison_row, panel_figure
 from gansr.inference import load_generator_file
@@ -97,7 +98,7 @@ def run_demo(out: Path, overrides: list[str], threads: int) -> None:
                         title=f"Demo: x{psnr_cfg.scale} on {len(heldout)} held-out scikit-image photos (Y channel, crop {psnr_cfg.scale})")
 
     grid_upscalers = {short_names[name]: upscaler for name, upscaler in upscalers.items()}
-    comparison_grid(heldout, grid_upscalers, psnr_cfg.scale).save(out / "grid.png")
+    write_image(out / "grid.png", comparison_grid(heldout, grid_upscalers, psnr_cfg.scale))
 
     print("\n" + table)
     print(f"[demo] grid (LR | bicubic | PSNR model | GAN model | HR): {out / 'grid.png'}")

@@ -35,25 +35,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    suffix = f"x{args.scale}" if args.suffix is None else args.suffix
+    if any(bad in suffix for bad in ("/", "\\", "..", "\0")):
+        parser.error(f"--suffix {suffix!r} is appended to a file name: it may not hold '/', '\\', '..' or NUL")
     # torch and the image code load only now, so that --help and argument errors answer at once
     from tqdm import tqdm
 
     from gansr.data.datasets import make_lr
     from gansr.data.image_io import DatasetNotFoundError, ImageReadError, list_images, read_image, write_image
     from gansr.data.transforms import mod_crop
+    from gansr.utils.output_paths import OutputNotWritableError, check_not_an_input
 
-    suffix = f"x{args.scale}" if args.suffix is None else args.suffix
     try:
         files = list_images(args.hr)
+        targets = {path: args.out / f"{path.stem}{suffix}.png" for path in files}
+        check_not_an_input(targets.values(), [("HR image", path) for path in files], "output",  # before any write
+                           "give another --out or --suffix")
         cropped = []
         for path in tqdm(files, desc=f"downscale x{args.scale}", unit="img"):
             hr = read_image(path)
             hr_mod = mod_crop(hr, args.scale)
             if hr_mod.shape != hr.shape:
                 cropped.append(f"{path.name} {hr.shape[1]}x{hr.shape[0]} -> {hr_mod.shape[1]}x{hr_mod.shape[0]}")
-            write_image(args.out / f"{path.stem}{suffix}.png", make_lr(hr_mod, args.scale, args.degradation, path.stem))
-    except (DatasetNotFoundError, ImageReadError) as err:
+            write_image(targets[path], make_lr(hr_mod, args.scale, args.degradation, path.stem))
+    except (DatasetNotFoundError, ImageReadError, OutputNotWritableError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     if cropped:

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from gansr.utils.checkpoint import CheckpointMismatchError, read_state_dict, safe_load
-from gansr.utils.output_paths import check_writable_file, save_weights
+from gansr.utils.output_paths import check_not_an_input, check_writable_file, save_weights
 
 
 def interpolate_state_dicts(
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     check_writable_file(args.out, "--out file")
+    check_not_an_input([args.out], [("--a", args.a), ("--b", args.b)])
     output = interpolate_files(args.a, args.b, args.alpha, args.key_a, args.key_b)
     save_weights(output, args.out)
     kind = "generator file" if "config" in output else "state dict (gansr names; gansr-convert it to upscale)"

@@ -40,6 +40,7 @@ from pathlib import Path
 import torch
 
 from gansr.data.image_io import ImageReadError, list_images, read_image, to_tensor
+from gansr.utils.atomic import write_text_atomic
 from gansr.utils.output_paths import check_writable_file
 from gansr.utils.weights import MissingWeightError, find_shipped_niqe_params
 
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     except (MissingWeightError, ImageReadError, FileNotFoundError, OSError, ValueError) as err:
         raise SystemExit(f"gansr-score: error: {err}") from None
     if args.out is not None:
-        args.out.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
+        write_text_atomic(args.out, json.dumps(document, indent=2, allow_nan=False) + "\n")
         print(f"scores written to {args.out}")
 
 

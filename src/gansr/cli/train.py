@@ -15,7 +15,6 @@ from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -37,6 +36,7 @@ from gansr.training.preemption import PreemptionCheckpoint
 from gansr.training.run_lock import RunFolderInUseError, RunLock
 from gansr.training.slurm import cluster_plugins, requeue_after_preemption, resume_when_requeued
 from gansr.training.speed import apply_speed_settings
+from gansr.utils.atomic import torch_save_atomic
 
 # conf/hydra/launcher/submitit_*.yaml extend hydra-submitit-launcher's schema of the same name on purpose
 warnings.filterwarnings("ignore", message=r"(?s).*validated against ConfigStore schema with the same name", category=UserWarning)
@@ -169,7 +169,7 @@ def _train_in_folder(cfg: DictConfig, output_dir: Path) -> TrainResult:
             trainer.test(module, datamodule=datamodule)
         if trainer.is_global_zero:
             export_path = output_dir / "generator.pth"
-            torch.save({**module.generator_state(), "config": generator_config(cfg)}, export_path)
+            torch_save_atomic({**module.generator_state(), "config": generator_config(cfg)}, export_path)
             print(f"[gansr] run folder: {output_dir}\n[gansr] generator weights: {export_path}")
     finally:
         finish_wandb(trainer)

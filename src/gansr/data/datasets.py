@@ -34,7 +34,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from gansr.data.decoded_cache import read_decoded
-from gansr.data.image_io import list_images, read_image, to_tensor, write_image
+from gansr.data.image_io import ImageReadError, list_images, read_image, to_tensor, write_image
 from gansr.data.imresize import imresize_uint8
 from gansr.data.transforms import augment as augment_pair
 from gansr.data.transforms import mod_crop, paired_random_crop, random_augment_flags, random_crop
@@ -86,10 +86,17 @@ def _writable(folder: Path) -> bool:
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
-    """``(w, h)`` from the file header, or None when it cannot be read (reported with its name when loaded)."""
+    """``(w, h)`` from the file header, or None when it cannot be read (reported with its name when loaded).
+
+    Raises:
+        ImageReadError: naming the file, when its header claims more pixels than Pillow decodes (``Image.open``'s
+            ``DecompressionBombError``: twice ``Image.MAX_IMAGE_PIXELS``, about 179 million pixels by default).
+    """
     try:
         with Image.open(path) as im:
             return im.size
+    except Image.DecompressionBombError as err:
+        raise ImageReadError(path, f"DecompressionBombError: {err}") from None  # Pillow names no file
     except OSError:
         return None
 

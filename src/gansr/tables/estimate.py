@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gansr.tables.plan import paper_runs
 from gansr.tables.spec import REPO_DIR, TableSpec
+from gansr.utils.atomic import write_text_atomic
 
 #: assumed sustained training throughput (FLOP/s): H100/H200 bf16, ~15-20 % of dense peak. An assumption.
 DEFAULT_THROUGHPUT = 150e12
@@ -120,5 +121,5 @@ def estimate_costs(table: TableSpec, throughput: float = DEFAULT_THROUGHPUT, row
                "Pre-training stages are the presets' `pretrain` values (counted once per table, as "
                "`python -m gansr.tables --scale paper` runs them); rows without one train from scratch.")]
     path = table.folder / "cost.md"
-    path.write_text("\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n")
     return out, path

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gansr.tables.spec import TableSpec
+from gansr.utils.atomic import atomic_path
 
 NO_REFERENCE = ("LPIPS", "PI", "NIQE")  # no-reference / perceptual axes of the perception-distortion plane
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
@@ -95,6 +96,7 @@ def plot_perception_distortion(table: TableSpec, rows: list[dict[str, object]], 
     import matplotlib.pyplot as plt
 
     fig = perception_distortion_figure(table, rows)
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return path

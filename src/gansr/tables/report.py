@@ -7,6 +7,7 @@ import yaml
 from torch.utils.data import Subset
 
 from gansr.tables.spec import MissingInputsError, TableSpec
+from gansr.utils.atomic import write_text_atomic
 
 #: paper column name -> gansr metric log name (gansr.metrics.build_metrics); MOS has no metric.
 METRICS = {"PSNR": "psnr_y", "SSIM": "ssim_y", "LPIPS": "lpips", "PI": "pi", "NIQE": "niqe"}
@@ -144,7 +145,7 @@ def write_results(table: TableSpec, rows: list[dict[str, object]], notes: list[s
     md = table.folder / "results.md"
     text = write_table(rows, md, table.folder / "results.csv", title=table.title)
     lines = [text, "", f"Paper: {table.paper}", "", header, ""] + [f"- {note}" for note in notes]
-    md.write_text("\n".join(lines) + "\n")
+    write_text_atomic(md, "\n".join(lines) + "\n")
     return md
 
 

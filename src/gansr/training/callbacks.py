@@ -11,6 +11,7 @@ from gansr.data.image_io import write_image
 from gansr.figures import comparison_row, most_detailed_window, panel_figure
 from gansr.training.checkpointing import save_checkpoint_once
 from gansr.training.loggers import log_image
+from gansr.utils.atomic import unfinished_files
 
 
 class IterationCheckpoint(pl.Callback):
@@ -40,11 +41,11 @@ class IterationCheckpoint(pl.Callback):
         self._start_iteration = 0
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Remove ``*.ckpt.tmp`` files left by a write that was killed (the run folder's lock is held: no other
-        run writes here)."""
+        """Remove the temporary files of checkpoint writes that were killed (:func:`gansr.utils.atomic.unfinished_files`;
+        the run folder's lock is held: no other run writes here)."""
         self._start_iteration = pl_module.iteration
         if trainer.is_global_zero and self.dirpath.is_dir():
-            for unfinished in sorted(self.dirpath.glob("*.ckpt.tmp")):
+            for unfinished in unfinished_files(self.dirpath, ".ckpt"):
                 unfinished.unlink()
                 print(f"[gansr] removed {unfinished}: a checkpoint write that never finished")
 

@@ -16,19 +16,19 @@ import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from gansr.utils.atomic import atomic_path, is_temporary, torch_save_atomic
+from gansr.utils.checkpoint import DamagedCheckpointError, check_integrity
+
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes ``<file>.tmp`` then renames it over ``<file>``: a crash while saving never leaves a truncated
-    checkpoint in place of a good one (``os.replace`` is atomic on POSIX and Windows). Always loads with
+    """Writes through :func:`gansr.utils.atomic.torch_save_atomic` (a temporary name, then a rename): a crash or a
+    full disk while saving never leaves a truncated checkpoint in place of a good one. Always loads with
     ``weights_only=True``: a checkpoint that carries code is refused, never executed."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.unlink(missing_ok=True)  # a left-over hard link (see link_atomically): never write through it
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, path)
+        torch_save_atomic(checkpoint, path)  # a new file: never written through a hard link (see link_atomically)
 
     def load_checkpoint(self, path: str | Path, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
         return super().load_checkpoint(path, map_location=map_location or "cpu", weights_only=True)
@@ -38,18 +38,25 @@ class NotATrainingCheckpointError(ValueError):
     """The file is readable but is not a ``gansr-train`` checkpoint (e.g. an exported ``generator.pth``)."""
 
 
-def checkpoint_iteration(path: str | Path) -> int:
+def checkpoint_iteration(path: str | Path, verify: bool = True) -> int:
     """The training iteration stored in a ``gansr-train`` checkpoint, read without loading its tensors (``mmap``).
+    With ``verify``, every byte is first checked against the CRC-32s the file stores
+    (:func:`gansr.utils.checkpoint.check_integrity`, one read of the file).
 
     Raises:
-        ValueError: the file is empty, truncated, not a PyTorch file, or holds pickled code, which is refused and
-            never run (the message says which).
+        ValueError: the file is empty, truncated, damaged (changed after it was written), not a PyTorch file, or
+            holds pickled code, which is refused and never run (the message says which).
         NotATrainingCheckpointError: a readable file that is not a training checkpoint (a generator file, a
             Lightning checkpoint of another project); the message says what it holds.
     """
     path = Path(path)
     if path.stat().st_size == 0:
         raise ValueError("0 bytes (a write that never finished)")
+    if verify:
+        try:
+            check_integrity(path)
+        except DamagedCheckpointError as err:
+            raise ValueError(f"damaged: {err.reason}") from None
     try:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -75,18 +82,27 @@ def checkpoint_iteration(path: str | Path) -> int:
 
 
 def newest_valid_checkpoint(folder: str | Path) -> tuple[Path | None, list[str]]:
-    """The ``*.ckpt`` in ``folder`` with the highest stored iteration that loads (ties: the most recently written),
-    and one line per file skipped, naming it and why (empty, truncated, not a training checkpoint)."""
+    """The ``*.ckpt`` in ``folder`` with the highest stored iteration that loads and passes its CRC check (ties: the
+    most recently written), and one line per file skipped, naming it and why (empty, truncated, damaged, not a
+    training checkpoint). Only the newest candidates are read whole (:func:`checkpoint_iteration`), down to the
+    first intact one; unfinished atomic writes (:func:`gansr.utils.atomic.is_temporary`) are not candidates."""
     folder = Path(folder)
     found, skipped = [], []
     for path in sorted(folder.glob("*.ckpt")) if folder.is_dir() else []:
-        if not path.is_file():
+        if not path.is_file() or is_temporary(path):
             continue
         try:
-            found.append((checkpoint_iteration(path), path.stat().st_mtime_ns, path))
+            found.append((checkpoint_iteration(path, verify=False), path.stat().st_mtime_ns, path))
         except ValueError as err:
             skipped.append(f"{path}: {err}")
-    return (max(found)[2] if found else None), skipped
+    for _, _, path in sorted(found, reverse=True):
+        try:
+            check_integrity(path)
+        except DamagedCheckpointError as err:
+            skipped.append(f"{path}: damaged: {err.reason}")
+            continue
+        return path, skipped
+    return None, skipped
 
 
 #: what each trainer wrote in this process: path -> (iteration, global_step) of the last write
@@ -118,16 +134,15 @@ def save_checkpoint_once(trainer: pl.Trainer, path: str | Path, same_as: str | P
 
 
 def link_atomically(source: Path, target: Path) -> None:
-    """Make ``target`` a hard link to ``source`` (a copy where hard links are not supported): built as
-    ``<target>.tmp`` and renamed over ``target``, so ``target`` is at every moment either the old or the new file.
-    Later atomic saves to either name replace that name only (``os.replace``), never the shared content."""
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(source, tmp)
-    except OSError:
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+    """Make ``target`` a hard link to ``source`` (a copy where hard links are not supported): built under a
+    temporary name and renamed over ``target`` (:func:`gansr.utils.atomic.atomic_path`), so ``target`` is at every
+    moment either the old or the new file. Later atomic saves to either name replace that name only, never the
+    shared content."""
+    with atomic_path(target) as tmp:
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
 
 
 def rng_state() -> dict[str, Any]:

@@ -30,6 +30,8 @@ from pathlib import Path
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import TQDMProgressBar
 
+from gansr.utils.atomic import write_text_atomic
+
 LOG = logging.getLogger("gansr.train")
 
 #: (message regex, reason) of the Python warnings every run showed and that say nothing about this project's runs
@@ -112,7 +114,7 @@ def print_config_tree(cfg, output_dir: Path | None = None) -> str:
     Console(file=buffer, width=120, no_color=True, force_terminal=False).print(tree)
     if output_dir is not None:
         Path(output_dir).mkdir(parents=True, exist_ok=True)
-        (Path(output_dir) / "config_tree.log").write_text(buffer.getvalue())
+        write_text_atomic(Path(output_dir) / "config_tree.log", buffer.getvalue())
     return buffer.getvalue()
 
 
@@ -305,7 +307,7 @@ class IterationLog(pl.Callback):
         else:
             LOG.info("[gansr] no validation ran in this fit (no validation set, or val_check_interval > iterations)")
         record = {"iteration": iteration, "validated_at": self.last_validation_iteration, "metrics": self.last_validation}
-        (self.log_file.parent / "final_metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+        write_text_atomic(self.log_file.parent / "final_metrics.json", json.dumps(record, indent=2) + "\n")
 
 
 class IterationProgressBar(TQDMProgressBar):

@@ -13,15 +13,18 @@
 from __future__ import annotations
 
 import csv
+import io
 import secrets
 from pathlib import Path
 from typing import Any
 
 import torch
+from pytorch_lightning.core.saving import save_hparams_to_yaml
 from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
 from gansr.data.image_io import to_uint8
+from gansr.utils.atomic import atomic_path, write_text_atomic
 
 __all__ = ["AppendingCSVLogger", "log_image", "resumable_wandb_logger"]
 
@@ -39,6 +42,12 @@ class _AppendingWriter(ExperimentWriter):
     def _check_log_dir_exists(self) -> None:  # Lightning's version deletes metrics.csv
         pass
 
+    def log_hparams(self, params: dict[str, Any]) -> None:
+        """Lightning's, with ``hparams.yaml`` written atomically (``gansr.analysis`` reads it back)."""
+        self.hparams.update(params)
+        with atomic_path(Path(self.log_dir) / self.NAME_HPARAMS_FILE) as tmp:
+            save_hparams_to_yaml(tmp, self.hparams)
+
     def save(self) -> None:
         if self.metrics and not self._merged_previous:
             self._merged_previous = True
@@ -54,10 +63,21 @@ class _AppendingWriter(ExperimentWriter):
             keys = list(reader.fieldnames or [])
             rows = [row for row in reader if row.get("step") not in (None, "") and int(float(row["step"])) < first_step]
         self.metrics_keys = sorted(set(self.metrics_keys) | set(keys))
-        with self._fs.open(self.metrics_file_path, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=self.metrics_keys)
-            writer.writeheader()
-            writer.writerows(rows)
+        self._rewrite(self.metrics_keys, rows)
+
+    def _rewrite_with_new_header(self, fieldnames: list[str]) -> None:  # Lightning's version rewrites in place
+        with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+            rows = list(csv.DictReader(file))
+        self._rewrite(fieldnames, rows)
+
+    def _rewrite(self, fieldnames: list[str], rows: list[dict]) -> None:
+        """Replace ``metrics.csv`` by ``rows`` under ``fieldnames`` atomically (:func:`gansr.utils.atomic.write_text_atomic`):
+        a crash or a full disk during the rewrite leaves the old file. New rows are appended as Lightning does."""
+        table = io.StringIO(newline="")
+        writer = csv.DictWriter(table, fieldnames=fieldnames)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text_atomic(self.metrics_file_path, table.getvalue())
 
 
 class AppendingCSVLogger(CSVLogger):
@@ -82,7 +102,7 @@ def resumable_wandb_logger(save_dir: str, **kwargs: Any) -> WandbLogger:
     else:
         run_id = secrets.token_hex(4)  # 8 characters of [0-9a-f], as W&B's own ids
         id_file.parent.mkdir(parents=True, exist_ok=True)
-        id_file.write_text(run_id + "\n")
+        write_text_atomic(id_file, run_id + "\n")
     return WandbLogger(save_dir=save_dir, id=run_id, resume="allow", **kwargs)
 
 

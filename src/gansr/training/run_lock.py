@@ -2,11 +2,14 @@
 
 Two runs with the same ``run_name`` would otherwise both write one folder (config, ``metrics.csv``, checkpoints,
 ``generator.pth`` from different runs). The lock file holds JSON: ``pid``, ``host``, ``started`` (UTC), the
-process start time (``proc_start``, Linux: tells a reused PID from the locking process) and ``slurm_job_id``.
+process start time and boot id (``proc_start``, ``boot_id``, Linux: tell a reused PID from the locking process) and
+``slurm_job_id``. A stale lock is taken over under ``flock`` on the stale file itself, so of several runs started
+together over it exactly one wins (see :meth:`RunLock._take_over_if_stale`).
 """
 from __future__ import annotations
 
 import atexit
+import fcntl
 import json
 import os
 import socket
@@ -19,6 +22,8 @@ from lightning_fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
 LOCK_NAME = "run.lock"
+#: seconds an empty or unreadable lock file is left to the run that creates it (it writes its record right after)
+WRITING_GRACE_S = 2.0
 
 
 class RunFolderInUseError(RuntimeError):
@@ -34,16 +39,38 @@ def _process_start(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
-def _alive(pid: int, proc_start: int | None) -> bool:
-    """Whether ``pid`` runs on this host and is the process that wrote the lock (not a reused PID)."""
+def _boot_id() -> str | None:
+    """This boot of the machine (Linux ``/proc/sys/kernel/random/boot_id``); None elsewhere."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+
+
+def _gone(holder: dict) -> str | None:
+    """Why the process that wrote ``holder`` (on this host) no longer runs, or None when it may still run."""
+    pid = holder["pid"]
+    if holder.get("boot_id") not in (None, _boot_id()):
+        return f"PID {pid} ran before this machine restarted"
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return False
+        return f"PID {pid} is no longer running"
     except PermissionError:
-        pass  # another user's process: alive
-    current = _process_start(pid)
-    return proc_start is None or current is None or current == proc_start
+        pass  # another user's process: running
+    current, recorded = _process_start(pid), holder.get("proc_start")
+    if recorded is not None and current is not None and current != recorded:
+        return f"PID {pid} is no longer running; that PID now belongs to another process, started later"
+    return None
+
+
+def _parse(content: bytes) -> dict:
+    """A lock file's record; ``{}`` when it is not one (empty: being written, or never finished)."""
+    try:
+        holder = json.loads(content)
+    except ValueError:
+        return {}
+    return holder if isinstance(holder, dict) and isinstance(holder.get("pid"), int) else {}
 
 
 class RunLock:
@@ -69,17 +96,17 @@ class RunLock:
 
     def _record(self) -> dict:
         return {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "proc_start": _process_start(os.getpid()), "slurm_job_id": os.environ.get("SLURM_JOB_ID")}
+                "proc_start": _process_start(os.getpid()), "boot_id": _boot_id(),
+                "slurm_job_id": os.environ.get("SLURM_JOB_ID")}
 
     def _holder(self) -> dict | None:
         """The lock's content; None when it vanished meanwhile; ``{}`` when unreadable (being or never written)."""
         try:
-            holder = json.loads(self.path.read_text())
+            return _parse(self.path.read_bytes())
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):
+        except OSError:
             return {}
-        return holder if isinstance(holder, dict) and isinstance(holder.get("pid"), int) else {}
 
     def _mtime(self) -> float:
         try:
@@ -99,7 +126,7 @@ class RunLock:
                 holder = self._holder()
                 if holder is None:
                     continue
-                if not holder and time.time() - self._mtime() < 2:  # another run is writing it right now
+                if not holder and time.time() - self._mtime() < WRITING_GRACE_S:  # another run is writing it
                     time.sleep(0.1)
                     continue
                 if holder.get("pid") == mine["pid"] and holder.get("host") == mine["host"]:
@@ -112,17 +139,40 @@ class RunLock:
             return self
 
     def _take_over_if_stale(self, holder: dict, mine: dict) -> None:
+        """Remove the lock file ``holder`` was read from when its process is gone (or it is unreadable, or this is the
+        same SLURM job, requeued); raise :class:`RunFolderInUseError` when it may still run. The caller then tries to
+        create the file again (``O_EXCL``).
+
+        Several runs may judge the same stale file at once. Each opens it and takes an exclusive ``flock`` on it;
+        under the lock, the file is removed only while the path still names that very file (same inode) with the
+        same content as judged (and, for an unreadable file, still older than :data:`WRITING_GRACE_S`). A run that finds the path replaced (another took over and created its own lock)
+        removes nothing and tries again, so it never deletes a live run's lock.
+        """
         pid, host = holder.get("pid"), holder.get("host")
         same_job = mine["slurm_job_id"] is not None and holder.get("slurm_job_id") == mine["slurm_job_id"]
-        if holder and not same_job and (host != mine["host"] or _alive(pid, holder.get("proc_start"))):
+        gone = _gone(holder) if holder and not same_job and host == mine["host"] else None
+        if holder and not same_job and gone is None:
             where = "this host" if host == mine["host"] else f"host {host}"
             raise RunFolderInUseError(
                 f"run folder {self.path.parent} is in use by PID {pid} on {where} (since {holder.get('started')}): "
                 f"wait for that run to end, give another run_name=..., or, if that run is gone, delete {self.path}")
-        why = ("unreadable" if not holder else f"the same SLURM job {mine['slurm_job_id']}, requeued" if same_job
-               else f"PID {pid} is no longer running")
-        print(f"[gansr] taking over the stale lock {self.path} ({why})", file=sys.stderr)
-        self.path.unlink(missing_ok=True)
+        why = "unreadable" if not holder else f"the same SLURM job {mine['slurm_job_id']}, requeued" if same_job else gone
+        try:
+            handle = open(self.path, "rb")  # noqa: SIM115 - closed below; closing releases the flock
+        except FileNotFoundError:
+            return  # another run removed it meanwhile
+        with handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                replaced = os.stat(self.path).st_ino != os.fstat(handle.fileno()).st_ino
+            except FileNotFoundError:
+                return
+            if replaced or _parse(handle.read()) != holder:
+                return
+            if not holder and time.time() - os.fstat(handle.fileno()).st_mtime < WRITING_GRACE_S:
+                return  # an unreadable file judged stale was replaced by a new one being written right now
+            print(f"[gansr] taking over the stale lock {self.path} ({why})", file=sys.stderr)
+            self.path.unlink()
 
     def __exit__(self, *exc) -> None:
         if self.owned:

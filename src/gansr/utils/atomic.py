@@ -4,7 +4,9 @@ or the new one, never a half-written one.
 
 The temporary name is unique across processes and hosts (host name, PID and a random tag), keeps the target's
 suffix last (PIL, matplotlib and ``torch.save`` callers that look at the suffix still work) and starts with a dot,
-so globs such as ``*.png`` or ``*.ckpt`` never pick up an unfinished file.
+so shell globs and :func:`gansr.data.image_io.list_images` skip an unfinished file. Python's ``Path.glob("*.ckpt")``
+does match dot files: readers that glob skip :func:`is_temporary` names, and :func:`unfinished_files` finds the
+ones a killed process left (the run folder's checkpoint clean-up).
 """
 
 from __future__ import annotations
@@ -23,6 +25,17 @@ def temporary_name(target: Path) -> Path:
     target = Path(target)
     tag = f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
     return target.with_name(f".{target.stem}.{tag}.tmp{target.suffix}")
+
+
+def is_temporary(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is named like a :func:`temporary_name` (an atomic write in progress or never finished)."""
+    name = Path(path).name
+    return name.startswith(".") and ".tmp" in name
+
+
+def unfinished_files(folder: str | os.PathLike, suffix: str) -> list[Path]:
+    """The temporary files of atomic writes to ``<folder>/*<suffix>`` (``suffix`` e.g. ``".ckpt"``), sorted."""
+    return sorted(Path(folder).glob(f".*.tmp{suffix}"))
 
 
 @contextmanager
@@ -57,8 +70,7 @@ def torch_save_atomic(obj: Any, target: str | os.PathLike) -> None:
     """``torch.save(obj, target)`` through a temporary file and a rename."""
     import torch
 
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+    with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+        torch.save(obj, handle)
+        handle.flush()
+        os.fsync(handle.fileno())

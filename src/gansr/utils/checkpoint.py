@@ -1,6 +1,7 @@
 """Loading weight files safely and mapping the official key schemes to gansr's names (METHODS.md 2.2, 1.9 #8, 3).
 
-* :func:`safe_load` - ``torch.load(weights_only=True)``; a file that needs code to unpickle is refused.
+* :func:`safe_load` - ``torch.load(weights_only=True)``; a file that needs code to unpickle is refused, a file
+  changed after it was written (:func:`check_integrity`: a stored CRC-32 does not match) too.
 * :func:`extract_state_dict` - unwraps BasicSR ``params``/``params_ema``, gansr exports, Lightning checkpoints
   (``state_dict`` with a ``generator.`` prefix) and DataParallel ``module.`` prefixes.
 * :func:`to_gansr_keys` / :func:`from_gansr_keys` - RRDB-family keys between the three schemes (old sequential
@@ -15,6 +16,7 @@ from __future__ import annotations
 import pickle
 import re
 import warnings
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +35,38 @@ class CheckpointMismatchError(RuntimeError):
     """The weights do not fit the network (another architecture, scale or size)."""
 
 
+class DamagedCheckpointError(ValueError):
+    """The file's bytes changed after it was written (a stored CRC-32 does not match): a disk, copy or transfer
+    error. ``torch.load`` checks no checksum and would load the damaged tensors. ``reason`` says what is damaged."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"{path} is damaged: {reason}; use another copy or an earlier checkpoint")
+
+
 # ----------------------------------------------------------------------------------------------- reading files
+def check_integrity(path: str | Path) -> None:
+    """Check every member of a PyTorch file against the CRC-32 its zip directory stores (``torch.save``'s format
+    since PyTorch 1.6 stores one per tensor and for the pickle; ``zipfile.ZipFile.testzip``). Reads the whole file
+    once. A file in the older non-zip format has no checksums and is left to ``torch.load``.
+
+    Raises:
+        DamagedCheckpointError: naming the file and the first member whose bytes do not match, or the zip
+            directory's damage.
+    """
+    path = Path(path)
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as err:
+        raise DamagedCheckpointError(path, f"its zip structure does not read ({err})") from None
+    if damaged is not None:
+        raise DamagedCheckpointError(path, f"its member {damaged} fails its CRC-32 check (the file changed after "
+                                           "it was written)")
+
+
 def safe_load(path: str | Path) -> dict:
     """Read a checkpoint with ``torch.load(path, map_location="cpu", weights_only=True)``.
 
@@ -43,10 +76,12 @@ def safe_load(path: str | Path) -> dict:
             model, or a class whose ``__reduce__`` runs code); nothing from it is executed.
         ValueError: not a PyTorch file.
         TypeError: not a dict at the top level.
+        DamagedCheckpointError: a ``ValueError``; the file changed after it was written (:func:`check_integrity`).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    check_integrity(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:

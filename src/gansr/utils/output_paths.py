@@ -1,7 +1,8 @@
 """Check that an output can be written before any work is done, naming the path when it cannot.
 
 The commands (``gansr-upscale``, ``gansr-score --out``, ``gansr-convert``, ``gansr-interpolate``) call these first,
-so a typo or a read-only folder fails in a second with the path, not after minutes of computing (or, for
+so a typo, a read-only folder or an output that is one of the inputs (:func:`check_not_an_input`) fails in a second
+with the path, not after minutes of computing (or, for
 ``torch.save``, with ``[enforce fail at inline_container.cc] open file failed`` and no path). The check really
 writes: a probe file is created beside the output and removed (permission bits alone say nothing for root or on
 network file systems).
@@ -10,7 +11,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
+
+from gansr.utils.atomic import torch_save_atomic
 
 
 class OutputNotWritableError(OSError):
@@ -60,16 +64,47 @@ def check_writable_file(path: str | os.PathLike, what: str = "output file") -> P
     return path
 
 
+def _file_id(path: str | os.PathLike) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
+
+
+def check_not_an_input(outputs: Iterable[str | os.PathLike], inputs: Iterable[tuple[str, str | os.PathLike | None]],
+                       what: str = "--out file", instead: str = "choose another --out") -> None:
+    """Refuse any of ``outputs`` that is one of the ``inputs`` (the same file under any spelling of its path, or a
+    link to it): it would be replaced by the output. ``inputs`` are ``(how it was given, path)`` pairs, e.g.
+    ``("--checkpoint", "G.pth")``; a path None (not given) or missing is skipped, as is an output that does not exist
+    yet. One ``stat`` per file.
+
+    Raises:
+        OutputNotWritableError: naming the output, the input and ``instead`` (what to do).
+    """
+    given = {}
+    for name, path in inputs:
+        if path is None:
+            continue
+        try:
+            given.setdefault(_file_id(path), (name, path))
+        except OSError:
+            continue  # a missing input is reported by its reader
+    for out in outputs:
+        try:
+            name, path = given[_file_id(out)]
+        except (OSError, KeyError):
+            continue
+        raise OutputNotWritableError(f"the {what} {out} is the input {name} {path}: writing it would replace that "
+                                     f"input; {instead}")
+
+
 def save_weights(state: dict, path: str | os.PathLike) -> None:
-    """``torch.save(state, path)``, naming ``path`` when it fails (torch's own message, ``[enforce fail at
-    inline_container.cc] open file failed``, does not).
+    """``torch.save(state, path)`` through a temporary file and a rename (:func:`gansr.utils.atomic.torch_save_atomic`:
+    a full disk or a crash leaves the previous ``path`` intact), naming ``path`` when it fails (torch's own message,
+    ``[enforce fail at inline_container.cc] open file failed``, does not).
 
     Raises:
         OutputNotWritableError: the file could not be written.
     """
-    import torch
-
     try:
-        torch.save(state, path)
+        torch_save_atomic(state, path)
     except (OSError, RuntimeError) as err:
         raise OutputNotWritableError(f"cannot write {path}: {err}") from None
