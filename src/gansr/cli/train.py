@@ -37,6 +37,7 @@ from gansr.training.preemption import PreemptionCheckpoint
 from gansr.training.run_lock import RunFolderInUseError, RunLock
 from gansr.training.slurm import cluster_plugins, requeue_after_preemption, resume_when_requeued
 from gansr.training.speed import apply_speed_settings
+from gansr.utils.run_folder import generator_file_config
 
 # conf/hydra/launcher/submitit_*.yaml extend hydra-submitit-launcher's schema of the same name on purpose
 warnings.filterwarnings("ignore", message=r"(?s).*validated against ConfigStore schema with the same name", category=UserWarning)
@@ -181,11 +182,9 @@ def _train_in_folder(cfg: DictConfig, output_dir: Path) -> TrainResult:
 def generator_config(cfg: DictConfig) -> dict:
     """What ``gansr-upscale`` needs to rebuild the generator path of a run (stored in ``generator.pth``)."""
     sharing = cfg.get("sharing")
-    return {
-        "generator": OmegaConf.to_container(cfg.generator, resolve=True),
-        "extractor": OmegaConf.to_container(sharing, resolve=True) if sharing else None,
-        "scale": int(cfg.scale),
-    }
+    return generator_file_config({"generator": OmegaConf.to_container(cfg.generator, resolve=True),
+                                  "sharing": OmegaConf.to_container(sharing, resolve=True) if sharing else None,
+                                  "scale": int(cfg.scale)})
 
 
 def finish_wandb(trainer: pl.Trainer) -> None:
