@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from gansr.utils.yaml_data import ConfigFileError, read_yaml_data, resolve_references
+from gansr.utils.yaml_data import ConfigFileError, read_yaml_data, resolve_references, select
 
 #: where a run folder keeps its config, relative to it, first found wins
 RUN_CONFIG_FILES = (Path("hparams.yaml"), Path(".hydra") / "config.yaml")
@@ -31,9 +31,10 @@ def _read_document(file: str | Path) -> dict:
 
 
 def read_sections(file: str | Path, sections: Iterable[str], unset: Iterable[str] = ()) -> dict:
-    """``{section: plain data}`` of the top-level ``sections`` of the run config ``file`` that it has, each with
-    its ``${a.b}`` references copied in (a section that is absent is left out). ``unset``: dotted keys
-    (``"module.perceptual_loss"``) set to None before references are followed (parts the caller does not build).
+    """``{section: plain data}`` of the ``sections`` (dotted paths: ``"module"``, ``"module.generator"``) of the
+    run config ``file`` that it has, each with its ``${a.b}`` references copied in (an absent one is left out).
+    ``unset``: dotted keys (``"module.perceptual_loss"``) set to None before references are followed (parts the
+    caller does not build).
 
     Raises:
         ConfigFileError: the file is not a mapping, too large, an alias bomb, or a needed value holds an
@@ -41,13 +42,21 @@ def read_sections(file: str | Path, sections: Iterable[str], unset: Iterable[str
     """
     document = _read_document(file)
     for dotted in unset:
-        *parents, last = dotted.split(".")
-        node = document
-        for part in parents:
-            node = node.get(part) if isinstance(node, Mapping) else None
+        parent, _, last = dotted.rpartition(".")
+        try:
+            node = select(document, parent) if parent else document
+        except KeyError:
+            continue
         if isinstance(node, dict) and last in node:
             node[last] = None
-    return {name: resolve_references(document, name, file) for name in sections if name in document}
+    found = {}
+    for name in sections:
+        try:
+            select(document, name)
+        except KeyError:
+            continue
+        found[name] = resolve_references(document, name, file)
+    return found
 
 
 def read_run_config(file: str | Path) -> dict:

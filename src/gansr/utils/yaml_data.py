@@ -89,7 +89,9 @@ def read_yaml_data(path: str | Path, max_bytes: int = MAX_YAML_BYTES, max_nodes:
         loader.dispose()
 
 
-def _select(root: object, dotted: str) -> object:
+def select(root: object, dotted: str) -> object:
+    """The node at ``dotted`` (``"module.generator"``, list items by index) of plain data ``root``; KeyError if
+    absent."""
     node = root
     for part in dotted.split("."):
         if isinstance(node, Mapping) and part in node:
@@ -132,14 +134,14 @@ def resolve_references(root: object, dotted: str, source: str | Path, max_nodes:
             if target in chain:
                 raise ConfigFileError(f"{source}: {where} refers to itself through ${{{target}}}")
             try:
-                found = _select(root, target)
+                found = select(root, target)
             except KeyError:
                 raise ConfigFileError(f"{source}: {where} refers to ${{{target}}}, which the file lacks") from None
             return copy(found, where, (*chain, target))
         return node
 
     try:
-        start = _select(root, dotted) if dotted else root
+        start = select(root, dotted) if dotted else root
     except KeyError:
         raise ConfigFileError(f"{source}: no '{dotted}' entry") from None
     try:
