@@ -276,3 +276,30 @@ def test_every_presets_module_rebuilds_from_its_recorded_config(experiment, tmp_
     rebuilt = build_run_module(recorded, reference.state_dict(), "hparams.yaml")
     assert type(rebuilt) is type(reference)
     assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in reference.state_dict().items()}
+
+
+def test_no_resolver_runs_from_a_run_config_beside_a_checkpoint_or_an_arch_file(tmp_path):
+    """gansr-upscale/gansr-eval/gansr-convert read a ``.ckpt``'s run config, and gansr-convert an ``--arch`` YAML,
+    as data: a resolver named there is refused, never called (the old code resolved both with OmegaConf)."""
+    marker = tmp_path / "resolver_ran"
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / "checkpoints").mkdir()
+    params = RRDBNet(**{k: v for k, v in TINY.items() if k != "_target_"}).state_dict()
+    torch.save({"state_dict": {f"generator.{k}": v for k, v in params.items()}}, run / "checkpoints" / "last.ckpt")
+    (run / ".hydra" / "config.yaml").write_text(
+        "scale: 4\ngenerator:\n  _target_: gansr.archs.rrdbnet.RRDBNet\n  num_feat: ${gansr_test_mark:}\n"
+        "  num_block: 1\n  num_grow_ch: 4\n  scale: ${scale}\nsharing: null\n")
+    arch = tmp_path / "arch.yaml"
+    arch.write_text("_target_: gansr.archs.rrdbnet.RRDBNet\nnum_feat: ${gansr_test_mark:}\nnum_block: 1\n")
+    weights = tmp_path / "w.pth"
+    torch.save(params, weights)
+    OmegaConf.register_new_resolver("gansr_test_mark", lambda: marker.touch() or 4, replace=True)
+    try:
+        with pytest.raises(ValueError, match=r"config.yaml: generator.num_feat = '\$\{gansr_test_mark:\}'"):
+            load_generator_file(run / "checkpoints" / "last.ckpt")
+        with pytest.raises(ValueError, match=r"arch.yaml: network.num_feat"):
+            convert_main(["--checkpoint", str(weights), "--arch", str(arch), "--out", str(tmp_path / "G.pth")])
+    finally:
+        OmegaConf.clear_resolver("gansr_test_mark")
+    assert not marker.exists()
