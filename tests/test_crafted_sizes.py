@@ -12,7 +12,12 @@ import yaml
 from gansr.archs.rrdbnet import RRDBNet
 from gansr.cli.upscale import main as upscale_main
 from gansr.data.image_io import write_image
-from gansr.inference import GeneratorPath, OutputSizeError, load_generator, upscale_to_image
+from gansr.inference import (
+    GeneratorPath,
+    OutputSizeError,
+    load_generator,
+    upscale_to_image,
+)
 from gansr.utils.checkpoint import CheckpointMismatchError
 from gansr.utils.safe_config import UnsafeConfigError
 from gansr.utils.yaml_data import ConfigFileError, read_yaml_data, resolve_references
@@ -111,7 +116,7 @@ def test_alias_bomb_beside_a_run_checkpoint_does_not_hang_upscale(tmp_path):
 def test_reference_copies_are_bounded_too(tmp_path):
     """Plain ``${a.b}`` references are copies: a chain of them is capped like aliases."""
     lines = ["a0: [x, x, x, x, x, x, x, x, x, x]"]
-    lines += [f"a{i}: [{', '.join([repr('${a%d}' % (i - 1))] * 10)}]" for i in range(1, 9)]  # 10^9 once copied
+    lines += [f"a{i}: [{', '.join([repr(f'${{a{i - 1}}}')] * 10)}]" for i in range(1, 9)]  # 10^9 once copied
     path = tmp_path / "refs.yaml"
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(ConfigFileError, match="references expand to more than"):

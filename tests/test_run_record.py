@@ -12,7 +12,10 @@ import pytest
 import yaml
 
 from gansr.cli import compose_config
-from gansr.training.run_record import ArchitectureChangedError, check_resume_architecture
+from gansr.training.run_record import (
+    ArchitectureChangedError,
+    check_resume_architecture,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["experiment=esrgan_psnr", "generator.num_feat=8", "generator.num_block=1", "generator.num_grow_ch=4",
@@ -25,7 +28,7 @@ def gansr_train(run: Path, hr: Path, *overrides: str) -> subprocess.CompletedPro
     command = [sys.executable, "-m", "gansr.cli.train", *TINY, f"data.train.hr_dir={hr}",
                f"data.train.lr_cache_dir={run.parent / 'lr'}", f"paths.root_dir={run.parent}", f"hydra.run.dir={run}",
                *overrides]
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

@@ -6,8 +6,8 @@ config is plain strings, bytes and booleans) but names ``torch.load`` of a pickl
 from __future__ import annotations
 
 import os
-import shutil
 import pickle
+import shutil
 import sys
 from pathlib import Path
 
@@ -125,7 +125,9 @@ def tiny_gan_run(folder: Path, recorded: str = "hparams.yaml", overrides: tuple[
     dict, iteration 3) and its config, resolved in ``hparams.yaml`` (the CSV logger's copy) or unresolved in
     ``.hydra/config.yaml`` (Hydra's copy)."""
     import yaml
-    from hydra.utils import instantiate  # the project's own conf/ composed here, not a file read back
+    from hydra.utils import (
+        instantiate,  # the project's own conf/ composed here, not a file read back
+    )
 
     from gansr.cli import compose_config
 
@@ -261,7 +263,9 @@ def test_load_gan_run_reads_hydra_config_as_data(tmp_path, value):
 def test_every_presets_module_rebuilds_from_its_recorded_config(experiment, tmp_path):
     """The allow-list covers every class the presets name (conf/experiment/*), and the meta-device check accepts
     their modules: the recorded, resolved ``module`` config rebuilds the module with the same state-dict layout."""
-    from hydra.utils import instantiate  # the project's own conf/ composed here, not a file read back
+    from hydra.utils import (
+        instantiate,  # the project's own conf/ composed here, not a file read back
+    )
     from test_experiments import tiny_overrides
 
     from gansr.cli import compose_config

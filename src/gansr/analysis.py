@@ -24,10 +24,15 @@ from gansr.archs.bicubic import BicubicUpsampler
 from gansr.losses.attention import attention_weights
 from gansr.training.gan_module import GANModule, split_discriminator_output
 from gansr.training.mask import ErrorMask
-from gansr.training.variants import EDSRGAN, PESR
 from gansr.training.rebuild import build_run_module
+from gansr.training.variants import EDSRGAN, PESR
 from gansr.utils.checkpoint import CheckpointMismatchError, safe_load
-from gansr.utils.run_folder import RUN_CONFIG_FILES, read_run_config, read_sections, run_config_files
+from gansr.utils.run_folder import (
+    RUN_CONFIG_FILES,
+    read_run_config,
+    read_sections,
+    run_config_files,
+)
 
 __all__ = ["crop_panel_figure", "default_mask", "inspect_crop", "load_gan_run", "load_run_config"]
 

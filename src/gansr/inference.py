@@ -33,7 +33,12 @@ from torch import nn
 
 from gansr.data.image_io import to_uint8
 from gansr.utils.checkpoint import safe_load
-from gansr.utils.run_folder import RUN_CONFIG_FILES, generator_file_config, read_sections, run_config_files
+from gansr.utils.run_folder import (
+    RUN_CONFIG_FILES,
+    generator_file_config,
+    read_sections,
+    run_config_files,
+)
 from gansr.utils.safe_config import UnsafeConfigError, build_architecture
 
 #: the largest up-scaling factor a generator file may state (the papers use x2, x3, x4; x8 exists)

@@ -30,7 +30,12 @@ from gansr.archs.srgan_discriminator import SRGANDiscriminator
 from gansr.archs.srresnet import SRResNet
 from gansr.archs.unet_discriminator import UNetDiscriminator
 from gansr.archs.vgg_discriminator import VGGStyleDiscriminator
-from gansr.losses.adversarial import PixelMapGAN, RelativisticAverageGAN, RelativisticStandardGAN, VanillaGAN
+from gansr.losses.adversarial import (
+    PixelMapGAN,
+    RelativisticAverageGAN,
+    RelativisticStandardGAN,
+    VanillaGAN,
+)
 from gansr.losses.attention import FineGrainedAttentionLoss
 from gansr.losses.pixel import PixelLoss
 from gansr.losses.tv import TVLoss
@@ -38,7 +43,15 @@ from gansr.training.gan_module import GANModule
 from gansr.training.mask import ErrorMask
 from gansr.training.psnr_module import PSNRModule
 from gansr.training.sr_module import SRModule
-from gansr.training.variants import EDSRGAN, ESRGAN, FASRGAN, PESR, SRGAN, FAFsSRGAN, FsSRGAN
+from gansr.training.variants import (
+    EDSRGAN,
+    ESRGAN,
+    FASRGAN,
+    PESR,
+    SRGAN,
+    FAFsSRGAN,
+    FsSRGAN,
+)
 from gansr.utils.safe_config import build_fitting, build_object, registry
 
 _MODULES = (GANModule, PSNRModule, SRGAN, ESRGAN, FASRGAN, FsSRGAN, FAFsSRGAN, PESR, EDSRGAN)

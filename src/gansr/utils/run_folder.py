@@ -12,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from gansr.utils.yaml_data import ConfigFileError, read_yaml_data, resolve_references, select
+from gansr.utils.yaml_data import (
+    ConfigFileError,
+    read_yaml_data,
+    resolve_references,
+    select,
+)
 
 #: where a run folder keeps its config, relative to it, first found wins
 RUN_CONFIG_FILES = (Path("hparams.yaml"), Path(".hydra") / "config.yaml")

@@ -13,9 +13,11 @@ pickle, ``builtins.open``, ``shutil.copyfile``), and resolving their interpolati
   (number, string, boolean, None, lists of those) or, where allowed, a nested node of the same allow-list.
   Integer arguments of gansr's networks (``num_block``, ``num_feat``, ``scale``...) are bounded by
   :data:`MAX_SIZE_ARGUMENT`, so a crafted file cannot ask for 10^7 blocks.
-* :func:`build_fitting` builds on the ``meta`` device first (no memory, no weights) and compares its state dict's
-  keys and shapes with the weights that will be loaded; only a config that fits them is built for real.
-* :func:`build_architecture` is both for the networks a generator file may describe (:data:`ARCHITECTURES`).
+* :func:`build_fitting` builds on the ``meta`` device first (no memory, no weights; stopped early when it grows far
+  beyond the weights) and compares its state dict's keys and shapes with the weights that will be loaded; only a
+  config that fits them is built for real.
+* :func:`build_architecture` is the two for the networks a generator file may describe (:data:`ARCHITECTURES`);
+  ``gansr.training.rebuild`` is the two for a run's whole training module.
 """
 from __future__ import annotations
 
@@ -182,7 +184,7 @@ def build_fitting(build: Callable[[], nn.Module], weights: Mapping[str, torch.Te
     except _OverBudget:
         raise CheckpointMismatchError(f"{source}: the stored architecture is far larger than its {len(weights)} "
                                       "weight tensors; refusing to build it") from None
-    except Exception as err:  # a gansr constructor's own check (a negative width, an unknown option)
+    except Exception as err:  # noqa: BLE001 - any error of a gansr constructor's own checks (a negative width)
         raise UnsafeConfigError(f"{source}: the stored architecture cannot be built: {err}") from None
     check_fits(skeleton, weights, source, what)
     return build()
