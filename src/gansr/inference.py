@@ -63,7 +63,10 @@ def load_generator(path: str | Path, use_ema: bool = True) -> GeneratorPath:
     weights loaded (EMA weights when present and ``use_ema``), in eval mode.
 
     Raises:
-        UnsafeConfigError: the stored config names code other than gansr's architectures (nothing is run).
+        UnsafeConfigError: the stored config names code other than gansr's architectures, or sizes out of bounds
+            (nothing is run or built).
+        ConfigFileError: a ``.ckpt``'s run config is not plain data (a resolver, an alias bomb, over 1 MiB).
+        CheckpointMismatchError: the stored architecture does not fit the weights (checked before building).
         RunConfigNotFoundError: a ``.ckpt`` outside its run folder (its architecture is unknown).
         ValueError: an official checkpoint (no architecture stored): the message gives the gansr-convert command.
     """
