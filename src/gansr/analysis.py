@@ -1,8 +1,9 @@
 """Inspect a trained GAN run: what its discriminator and losses see on one crop (``notebooks/results.ipynb``).
 
 * :func:`load_gan_run` - the trained :class:`~gansr.GANModule` of a run folder, rebuilt from the config that
-  ``gansr-train`` saved (``<run>/hparams.yaml`` of the CSV logger, else ``.hydra/config.yaml``) and
-  ``checkpoints/last.ckpt`` (read with :func:`~gansr.utils.checkpoint.safe_load`, ``weights_only=True``).
+  ``gansr-train`` saved (``<run>/hparams.yaml`` of the CSV logger, else ``.hydra/config.yaml``), read as data and
+  built from gansr's own classes only (:mod:`gansr.training.rebuild`), and ``checkpoints/last.ckpt`` (read with
+  :func:`~gansr.utils.checkpoint.safe_load`, ``weights_only=True``).
 * :func:`inspect_crop` - for one HR-size crop: SR, the error mask of mask-aided training (METHODS.md 7), the
   FASRGAN UNet's per-pixel score map (METHODS.md 1.3) and the fine-grained attention weights of FASRGAN's
   attention loss (METHODS.md 1.4 step 7, :func:`gansr.losses.attention.attention_weights`, the very function the
@@ -17,16 +18,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gansr.archs.bicubic import BicubicUpsampler
 from gansr.losses.attention import attention_weights
 from gansr.training.gan_module import GANModule, split_discriminator_output
 from gansr.training.mask import ErrorMask
+from gansr.training.rebuild import build_run_module
 from gansr.training.variants import EDSRGAN, PESR
 from gansr.utils.checkpoint import CheckpointMismatchError, safe_load
-from gansr.utils.safe_config import check_targets
+from gansr.utils.run_folder import (
+    RUN_CONFIG_FILES,
+    read_run_config,
+    read_sections,
+    run_config_files,
+)
 
 __all__ = ["crop_panel_figure", "default_mask", "inspect_crop", "load_gan_run", "load_run_config"]
 
@@ -41,70 +47,73 @@ def default_mask(module: GANModule) -> ErrorMask:
     return ErrorMask(k=0.2, b=0.5, error_scale=255.0 if isinstance(module, NATIVE_255) else 1.0)
 
 
-#: where a run folder keeps its config, first found wins: the resolved config ``train()`` logs through the CSV
-#: logger (``logger=csv``, the default, or ``logger=many``), then the one ``@hydra.main`` writes for ``gansr-train``
-RUN_CONFIG_FILES = ("hparams.yaml", ".hydra/config.yaml")
-
-
 def load_run_config(run_dir: str | Path) -> DictConfig:
-    """The config of a ``gansr-train`` run folder: ``<run_dir>/hparams.yaml`` (resolved; written by the CSV logger,
-    ``train()`` logs the whole config) or else ``<run_dir>/.hydra/config.yaml`` (``gansr-train`` on the command line,
-    any logger; interpolations resolve when used).
+    """The config of a ``gansr-train`` run folder (:data:`~gansr.utils.run_folder.RUN_CONFIG_FILES`:
+    ``<run_dir>/hparams.yaml``, resolved, written by the CSV logger, else ``<run_dir>/.hydra/config.yaml``), read as
+    data (:func:`~gansr.utils.run_folder.read_run_config`: plain ``${a.b}`` references copied in, no resolver run),
+    as a DictConfig for attribute access; it holds no interpolation.
 
     Raises:
         FileNotFoundError: neither file (a run composed in code without the CSV logger).
+        ConfigFileError: the file is not plain data (a resolver ``${oc.env:...}``, an alias bomb, too large).
         ValueError: the file holds no ``module`` config.
     """
-    run_dir = Path(run_dir)
-    found = [run_dir / name for name in RUN_CONFIG_FILES if (run_dir / name).is_file()]
+    file = _run_config_file(run_dir)
+    cfg = read_run_config(file)
+    if not isinstance(cfg.get("module"), dict):
+        raise ValueError(f"{file} holds no 'module' config: not a gansr-train run folder")
+    return OmegaConf.create(cfg)
+
+
+def _run_config_file(run_dir: str | Path) -> Path:
+    found = run_config_files(run_dir)
     if not found:
+        names = " or ".join(str(name) for name in RUN_CONFIG_FILES)
         raise FileNotFoundError(
-            f"no {' or '.join(RUN_CONFIG_FILES)} in {run_dir}: gansr.analysis rebuilds a run from the config its CSV "
-            "logger or gansr-train saved; train with logger=csv (the default) or logger=many"
+            f"no {names} in {run_dir}: gansr.analysis rebuilds a run from the config its CSV logger or gansr-train "
+            "saved; train with logger=csv (the default) or logger=many"
         )
-    cfg = OmegaConf.load(found[0])
-    if not isinstance(cfg, DictConfig) or "module" not in cfg:
-        raise ValueError(f"{found[0]} holds no 'module' config: not a gansr-train run folder")
-    return cfg
+    return found[0]
 
 
 def load_gan_run(run_dir: str | Path, checkpoint: str | Path | None = None) -> GANModule:
     """The trained GAN module of a run folder, in eval mode on the CPU.
 
-    Built from the run's config (:func:`load_run_config`) without ``generator_init`` (the weights come
-    from the checkpoint) and without the perceptual loss (not needed to inspect a crop, and it would need the VGG19
-    weights file), then loaded from ``checkpoint`` (default ``<run_dir>/checkpoints/last.ckpt``) with
-    ``weights_only=True``; every other key must fit.
+    Built from the ``module`` section of the run's config (:func:`load_run_config`'s file, read as data) without
+    ``generator_init`` (the weights come from the checkpoint) and without the perceptual loss (not needed to
+    inspect a crop, and it would need the VGG19 weights file), by :func:`~gansr.training.rebuild.build_run_module`:
+    only gansr's own classes with plain arguments, checked against the checkpoint's keys and shapes on the
+    ``meta`` device first; nothing from the file reaches Hydra's ``instantiate`` or a resolver. The weights come
+    from ``checkpoint`` (default ``<run_dir>/checkpoints/last.ckpt``), loaded with ``weights_only=True``.
 
     Raises:
         FileNotFoundError: no run config or no checkpoint.
+        ConfigFileError: the config is not plain data (an interpolation other than ``${a.b}``, an alias bomb).
+        UnsafeConfigError: the config names code outside gansr's classes, or non-plain arguments.
         ValueError: the run is not a GAN run (e.g. a PSNR pre-training stage).
         TypeError: the configured module is not a :class:`~gansr.GANModule`.
         CheckpointMismatchError: the checkpoint's weights do not fit the configured module.
     """
     run_dir = Path(run_dir)
-    cfg = load_run_config(run_dir)
-    cfg.module.generator_init = None  # before resolving: neither may point at files this machine lacks
-    cfg.module.perceptual_loss = None
-    module_cfg = OmegaConf.to_container(cfg.module, resolve=True)
+    file = _run_config_file(run_dir)
+    module_cfg = read_sections(file, ["module"], unset=["module.generator_init", "module.perceptual_loss"]).get("module")
+    if not isinstance(module_cfg, dict):
+        raise ValueError(f"{file} holds no 'module' config: not a gansr-train run folder")
     if "discriminator" not in module_cfg:
         raise ValueError(
             f"{run_dir} is not a GAN run (module {module_cfg.get('_target_')} has no discriminator); "
             "gansr.analysis inspects GAN stages (e.g. the demo's <out>/gan)"
         )
-    check_targets(module_cfg, run_dir)  # the run's saved config is data: only gansr/torch.optim classes
-    module = instantiate(module_cfg)
-    if not isinstance(module, GANModule):
-        raise TypeError(f"{run_dir}: module {type(module).__name__} is not a GANModule")
     path = Path(checkpoint) if checkpoint is not None else run_dir / "checkpoints" / "last.ckpt"
     checkpoint_dict = safe_load(path)
-    state = {k: v for k, v in checkpoint_dict["state_dict"].items() if not k.startswith("perceptual_loss.")}
-    missing, unexpected = module.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise CheckpointMismatchError(
-            f"{path} does not fit the module configured in {run_dir}: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}"
-        )
+    weights = checkpoint_dict.get("state_dict")
+    if not isinstance(weights, dict):
+        raise CheckpointMismatchError(f"{path}: not a gansr training checkpoint (no state_dict)")
+    state = {k: v for k, v in weights.items() if not k.startswith("perceptual_loss.")}
+    module = build_run_module(module_cfg, state, file)
+    if not isinstance(module, GANModule):
+        raise TypeError(f"{run_dir}: module {type(module).__name__} is not a GANModule")
+    module.load_state_dict(state)  # keys and shapes already checked (the perceptual loss is neither built nor kept)
     module.iteration = int(checkpoint_dict.get("iteration", 0))  # the module's own counter (METHODS.md 8.2)
     return module.eval()
 

@@ -12,7 +12,10 @@ from the run folder's saved config (``<run>/.hydra/config.yaml``, else the CSV l
 :func:`generator_file_from_checkpoint` turns the two into the generator-file dict above.
 
 The ``config`` is data too: :func:`gansr.utils.safe_config.build_architecture` builds only gansr's own
-architectures named by their import path, with plain arguments; a file naming anything else is refused.
+architectures named by their import path, with plain bounded arguments, and only once the architecture matches the
+weights' keys and shapes; a file naming anything else is refused. The run config beside a ``.ckpt`` is read as
+data (:mod:`gansr.utils.run_folder`): no interpolation resolver runs. docs/reliability.md, "Reading run folders and
+weight files", lists what is guaranteed.
 
 Memory of tiled up-scaling (:func:`upscale_bands`): the network sees one ``(tile + 2*overlap)^2`` LR tile at a
 time, and each tile is quantised to uint8 right away, so the float output never exists at full size; callers
@@ -30,11 +33,16 @@ from torch import nn
 
 from gansr.data.image_io import to_uint8
 from gansr.utils.checkpoint import safe_load
-from gansr.utils.safe_config import build_architecture
+from gansr.utils.run_folder import (
+    RUN_CONFIG_FILES,
+    generator_file_config,
+    read_sections,
+    run_config_files,
+)
+from gansr.utils.safe_config import UnsafeConfigError, build_architecture
 
-# where a run folder keeps its composed config, relative to the run folder (Hydra's copy first: always written by
-# gansr-train; the CSV logger's resolved copy second)
-RUN_CONFIG_FILES = (Path(".hydra") / "config.yaml", Path("hparams.yaml"))
+#: the largest up-scaling factor a generator file may state (the papers use x2, x3, x4; x8 exists)
+MAX_SCALE = 16
 
 
 class GeneratorPath(nn.Module):
@@ -55,7 +63,10 @@ def load_generator(path: str | Path, use_ema: bool = True) -> GeneratorPath:
     weights loaded (EMA weights when present and ``use_ema``), in eval mode.
 
     Raises:
-        UnsafeConfigError: the stored config names code other than gansr's architectures (nothing is run).
+        UnsafeConfigError: the stored config names code other than gansr's architectures, or sizes out of bounds
+            (nothing is run or built).
+        ConfigFileError: a ``.ckpt``'s run config is not plain data (a resolver, an alias bomb, over 1 MiB).
+        CheckpointMismatchError: the stored architecture does not fit the weights (checked before building).
         RunConfigNotFoundError: a ``.ckpt`` outside its run folder (its architecture is unknown).
         ValueError: an official checkpoint (no architecture stored): the message gives the gansr-convert command.
     """
@@ -67,7 +78,15 @@ def load_generator(path: str | Path, use_ema: bool = True) -> GeneratorPath:
 
 def generator_from_state(state: Mapping, path: str | Path, use_ema: bool = True) -> GeneratorPath:
     """The network of a loaded generator-file dict (module docstring), weights loaded strictly, in eval mode;
-    ``path`` names the source in errors."""
+    ``path`` names the source in errors. The stored architecture is checked against the weights' keys and shapes
+    before it is built (:func:`~gansr.utils.safe_config.build_fitting`), and the stored ``scale`` against the
+    generator's own.
+
+    Raises:
+        UnsafeConfigError: the config names code or out-of-bounds sizes (nothing is built).
+        CheckpointMismatchError: the config does not describe the network the weights come from.
+        ValueError: not a generator file, or its ``scale`` is not the generator's.
+    """
     if "config" not in state or "params" not in state:
         raise ValueError(
             f"{path}: not a gansr generator file (no 'config'/'params'): official weights do not say their "
@@ -75,15 +94,40 @@ def generator_from_state(state: Mapping, path: str | Path, use_ema: bool = True)
             "(see gansr-convert --help for the other architectures)"
         )
     config = state["config"]
-    generator = build_architecture(config["generator"], path)
+    if not isinstance(config, Mapping) or not isinstance(config.get("generator"), Mapping):
+        raise UnsafeConfigError(f"{path}: its 'config' holds no generator mapping; not a gansr generator file")
+    scale = _stored_scale(config, path)
     params = state["params_ema"] if use_ema and "params_ema" in state else state["params"]
-    _load_strict(generator, params, path, "generator")
+    params = _tensor_dict(params, path, "generator")
+    generator = build_architecture(config["generator"], path, weights=params)
+    generator.load_state_dict(params)  # keys and shapes already match
     extractor = None
     if config.get("extractor"):
-        extractor = build_architecture(config["extractor"], path)
         key = "extractor_ema" if use_ema and "extractor_ema" in state else "extractor"
-        _load_strict(extractor, state[key], path, "extractor")
-    return GeneratorPath(generator, extractor, scale=int(config["scale"])).eval()
+        weights = _tensor_dict(state.get(key), path, "extractor")
+        extractor = build_architecture(config["extractor"], path, weights=weights)
+        extractor.load_state_dict(weights)
+    return GeneratorPath(generator, extractor, scale=scale).eval()
+
+
+def _stored_scale(config: Mapping, path: str | Path) -> int:
+    """``config["scale"]``, an integer in 1..:data:`MAX_SCALE` equal to the generator's own ``scale`` argument
+    (when it has one): a file saying x2 for a x4 network would write images of the wrong size."""
+    scale = config.get("scale")
+    if not isinstance(scale, int) or isinstance(scale, bool) or not 1 <= scale <= MAX_SCALE:
+        raise UnsafeConfigError(f"{path}: config.scale={scale!r} is not an up-scaling factor (an integer in 1.."
+                                f"{MAX_SCALE})")
+    network_scale = config["generator"].get("scale", scale)
+    if network_scale != scale:
+        raise ValueError(f"{path}: config.scale={scale} but its generator up-scales x{network_scale}; the file is "
+                         "inconsistent (re-export it with gansr-convert)")
+    return scale
+
+
+def _tensor_dict(params: object, path: str | Path, what: str) -> dict[str, torch.Tensor]:
+    if not isinstance(params, Mapping) or not all(isinstance(v, torch.Tensor) for v in params.values()):
+        raise ValueError(f"{path}: the {what} weights are missing or not a state dict (name -> tensor)")
+    return dict(params)
 
 
 # the older name, used by gansr-eval, the demo and the tables
@@ -96,23 +140,24 @@ class RunConfigNotFoundError(FileNotFoundError):
 
 def run_generator_config(checkpoint_path: str | Path) -> tuple[dict, Path]:
     """``({"generator", "extractor", "scale"}, the config file read)`` recorded by the run that wrote
-    ``checkpoint_path`` (``<run>/checkpoints/*.ckpt`` or ``<run>/*.ckpt``); see :data:`RUN_CONFIG_FILES`.
+    ``checkpoint_path`` (``<run>/checkpoints/*.ckpt`` or ``<run>/*.ckpt``); see
+    :data:`~gansr.utils.run_folder.RUN_CONFIG_FILES`.
 
-    Only the ``generator``, ``sharing`` and ``scale`` entries are resolved; they are returned as plain data for
-    :func:`build_architecture` (nothing in the file is instantiated).
+    Only the ``generator``, ``sharing`` and ``scale`` sections are read, as data with plain ``${a.b}`` references
+    followed (:func:`~gansr.utils.run_folder.read_sections`): no resolver runs, nothing is instantiated; the
+    result goes to :func:`build_architecture`.
+
+    Raises:
+        ConfigFileError: the config file is not plain data (an interpolation, an alias bomb, too large).
+        RunConfigNotFoundError: no run config beside the checkpoint.
     """
-    from omegaconf import OmegaConf
-
-    from gansr.cli.train import generator_config  # the same selection gansr-train stores in generator.pth
-
     checkpoint_path = Path(checkpoint_path).resolve()
-    candidates = [folder / name for folder in (checkpoint_path.parent.parent, checkpoint_path.parent)
-                  for name in RUN_CONFIG_FILES]
-    for file in candidates:
-        if file.is_file():
-            config = OmegaConf.load(file)
-            if isinstance(config.get("generator"), Mapping) and "scale" in config:
-                return generator_config(config), file
+    folders = (checkpoint_path.parent.parent, checkpoint_path.parent)
+    candidates = [folder / name for folder in folders for name in RUN_CONFIG_FILES]
+    for file in (f for folder in folders for f in run_config_files(folder)):
+        sections = read_sections(file, ("generator", "sharing", "scale"))
+        if isinstance(sections.get("generator"), Mapping) and "scale" in sections:
+            return generator_file_config(sections), file
     raise RunConfigNotFoundError(
         f"{checkpoint_path}: a Lightning checkpoint holds the weights but not the generator's architecture, and no "
         f"run config was found beside it (looked for {', '.join(str(c) for c in candidates)}). Keep the checkpoint "
@@ -136,11 +181,19 @@ def generator_file_from_checkpoint(checkpoint: Mapping, config: dict) -> dict:
     return state
 
 
-def _load_strict(module: nn.Module, params: dict, path: str | Path, what: str) -> None:
-    result = module.load_state_dict(params, strict=False)
-    problems = list(result.missing_keys[:3]) + list(result.unexpected_keys[:3])
-    if problems:
-        raise ValueError(f"{path}: {what} weights do not fit the stored architecture (first keys: {problems})")
+class OutputSizeError(ValueError):
+    """The network's output is not ``scale`` times its input: the scale it was loaded with is not its own."""
+
+
+def _checked_output(sr: torch.Tensor, lr: torch.Tensor, scale: int) -> torch.Tensor:
+    """``sr``, once its size is ``scale`` x that of ``lr`` (else :class:`OutputSizeError`: an image of the
+    wrong size is never written)."""
+    expected = (lr.shape[-2] * scale, lr.shape[-1] * scale)
+    if tuple(sr.shape[-2:]) != expected:
+        raise OutputSizeError(f"the network turned a {lr.shape[-2]}x{lr.shape[-1]} input into {sr.shape[-2]}x"
+                              f"{sr.shape[-1]}, not x{scale} ({expected[0]}x{expected[1]}): its scale is not the "
+                              "one it was loaded with; check the generator file's config.scale")
+    return sr
 
 
 def _tiles(
@@ -149,7 +202,7 @@ def _tiles(
     """``(output top, output left, sr tile (B,3,th,tw))`` for every LR tile in row-major order (one whole-image
     tile when ``tile <= 0``): each tile runs with ``overlap`` LR pixels of context and keeps its own region."""
     if tile <= 0:
-        yield 0, 0, upscale(lr)
+        yield 0, 0, _checked_output(upscale(lr), lr, scale)
         return
     if overlap < 0:
         raise ValueError(f"tile overlap must be >= 0, got {overlap}")
@@ -159,7 +212,7 @@ def _tiles(
             bottom, right = min(top + tile, h), min(left + tile, w)
             t0, l0 = max(top - overlap, 0), max(left - overlap, 0)
             t1, l1 = min(bottom + overlap, h), min(right + overlap, w)
-            sr = upscale(lr[:, :, t0:t1, l0:l1])
+            sr = _checked_output(upscale(lr[:, :, t0:t1, l0:l1]), lr[:, :, t0:t1, l0:l1], scale)
             oy, ox = (top - t0) * scale, (left - l0) * scale
             yield top * scale, left * scale, sr[:, :, oy : oy + (bottom - top) * scale, ox : ox + (right - left) * scale]
 
@@ -177,7 +230,7 @@ def tiled_upscale(
     ``on_tile(1)`` is called after each tile (a progress bar's ``update``).
     """
     if tile <= 0:
-        return upscale(lr)
+        return _checked_output(upscale(lr), lr, scale)
     b, _, h, w = lr.shape
     out = lr.new_zeros(b, 3, h * scale, w * scale)
     for top, left, sr in _tiles(upscale, lr, scale, tile, overlap):

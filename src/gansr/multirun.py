@@ -28,10 +28,11 @@ except ImportError:  # pragma: no cover
 
 
 def _read_overrides(job_dir: Path) -> dict[str, str]:
-    """``<job>/.hydra/overrides.yaml`` (a YAML list of ``key=value`` strings) -> ``{key: value}`` in order."""
-    import yaml
+    """``<job>/.hydra/overrides.yaml`` (a YAML list of ``key=value`` strings) -> ``{key: value}`` in order; read
+    as capped plain data (:func:`gansr.utils.yaml_data.read_yaml_data`: an alias bomb is refused, not expanded)."""
+    from gansr.utils.yaml_data import read_yaml_data
 
-    items = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
+    items = read_yaml_data(job_dir / ".hydra" / "overrides.yaml") or []
     return dict(str(item).split("=", 1) if "=" in str(item) else (str(item), "") for item in items)
 
 

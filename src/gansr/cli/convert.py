@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from torch import nn
 
 from gansr.archs.shared_extractor import SharedExtractor
@@ -40,35 +40,55 @@ from gansr.inference import (
     generator_from_state,
     run_generator_config,
 )
-from gansr.utils.checkpoint import detect_scheme, extract_state_dict, from_gansr_keys, load_generator_weights, safe_load
+from gansr.utils.checkpoint import (
+    detect_scheme,
+    extract_state_dict,
+    from_gansr_keys,
+    load_generator_weights,
+    read_state_dict,
+    safe_load,
+)
 from gansr.utils.output_paths import check_not_an_input, check_writable_file, save_weights
-from gansr.utils.safe_config import build_architecture
+from gansr.utils.safe_config import UnsafeConfigError, build_architecture
+from gansr.utils.yaml_data import read_yaml_data, resolve_references
 
 
-def generator_node(arch: str) -> DictConfig:
-    """``conf/generator/<arch>.yaml``, or the .yaml file ``arch``."""
+def generator_node(arch: str) -> dict:
+    """``conf/generator/<arch>.yaml``, or the .yaml file ``arch``, as plain data (read without resolvers)."""
     path = Path(arch) if arch.endswith(".yaml") else CONF_DIR / "generator" / f"{arch}.yaml"
     if not path.is_file():
         choices = sorted(p.stem for p in (CONF_DIR / "generator").glob("*.yaml"))
         raise FileNotFoundError(f"no generator config {path}; choose one of {choices} or give a .yaml path")
-    return OmegaConf.load(path)
+    node = read_yaml_data(path)
+    if not isinstance(node, Mapping):
+        raise UnsafeConfigError(f"{path}: a generator config is a mapping with a _target_, got {type(node).__name__}")
+    return dict(node)
 
 
-def extractor_node() -> DictConfig:
+def extractor_node() -> dict:
     """Fs-SRGAN's shared extractor E (its defaults are the paper's nb=1; FA+Fs: num_block=2)."""
-    return OmegaConf.create({"_target_": f"{SharedExtractor.__module__}.{SharedExtractor.__qualname__}"})
+    return {"_target_": f"{SharedExtractor.__module__}.{SharedExtractor.__qualname__}"}
 
 
-def resolve(node: DictConfig, scale: int, overrides: list[str]) -> DictConfig:
-    """``node`` + ``key=value`` overrides with ``${scale}`` resolved (what the generator file stores)."""
-    root = OmegaConf.create({"scale": scale, "network": OmegaConf.merge(node, OmegaConf.from_dotlist(overrides))})
-    return OmegaConf.create(OmegaConf.to_container(root.network, resolve=True))
+def _merged(base: Mapping, update: Mapping) -> dict:
+    merged = dict(base)
+    for key, value in update.items():
+        both = isinstance(value, Mapping) and isinstance(merged.get(key), Mapping)
+        merged[key] = _merged(merged[key], value) if both else value
+    return merged
 
 
-def load_network(config: DictConfig, checkpoint: Mapping, key: str | None) -> nn.Module:
-    """Build the network of ``config`` (one of gansr's architectures, as a generator file stores it) and load
-    ``checkpoint`` into it strictly (any key scheme)."""
-    network = build_architecture(OmegaConf.to_container(config), "--arch")
+def resolve(node: Mapping, scale: int, overrides: list[str], source: str) -> dict:
+    """``node`` + ``key=value`` overrides with plain ``${scale}`` references filled in (what the generator file
+    stores); any other interpolation is refused, never resolved (:mod:`gansr.utils.yaml_data`)."""
+    update = OmegaConf.to_container(OmegaConf.from_dotlist(overrides), resolve=False)
+    return resolve_references({"scale": scale, "network": _merged(node, update)}, "network", source)
+
+
+def load_network(config: Mapping, checkpoint: Mapping, key: str | None) -> nn.Module:
+    """Build the network of ``config`` (one of gansr's architectures, as a generator file stores it), once its
+    meta-device twin fits the weights, and load ``checkpoint`` into it strictly (any key scheme)."""
+    network = build_architecture(config, "--arch", weights=read_state_dict(checkpoint, key))
     load_generator_weights(network, checkpoint, strict=True, key=key)
     return network
 
@@ -141,11 +161,11 @@ def main(argv: list[str] | None = None) -> None:
               "recorded architecture")
         return
     if recorded is not None:
-        generator_config, args.scale = OmegaConf.create(recorded["generator"]), int(recorded["scale"])
+        generator_config, args.scale = recorded["generator"], int(recorded["scale"])
     elif args.arch is None:
         parser.error("--arch is needed: only a training run's .ckpt inside its run folder records its architecture")
     else:
-        generator_config = resolve(generator_node(args.arch), args.scale, args.overrides)
+        generator_config = resolve(generator_node(args.arch), args.scale, args.overrides, f"--arch {args.arch}")
     generator = load_network(generator_config, checkpoint, args.key)
     if args.scheme != "gansr":
         output = from_gansr_keys(_tensors(generator), args.scheme)
@@ -154,12 +174,12 @@ def main(argv: list[str] | None = None) -> None:
         extractor_config = None
         if args.extractor:
             extractor_file = safe_load(args.extractor)
-            extractor_config = resolve(extractor_node(), args.scale, args.extractor_overrides)
+            extractor_config = resolve(extractor_node(), args.scale, args.extractor_overrides, "--extractor-set")
             key = _extractor_key(extractor_file, args.extractor_key)
             output["extractor"] = _tensors(load_network(extractor_config, extractor_file, key))
         output["config"] = {
-            "generator": OmegaConf.to_container(generator_config),
-            "extractor": OmegaConf.to_container(extractor_config) if extractor_config is not None else None,
+            "generator": generator_config,
+            "extractor": extractor_config,
             "scale": args.scale,
         }
     save_weights(output, args.out)

@@ -34,9 +34,11 @@ from gansr.training.console import (
 )
 from gansr.training.preemption import PreemptionCheckpoint
 from gansr.training.run_lock import RunFolderInUseError, RunLock
+from gansr.training.run_record import ArchitectureChangedError, check_resume_architecture, write_hydra_files
 from gansr.training.slurm import cluster_plugins, requeue_after_preemption, resume_when_requeued
 from gansr.training.speed import apply_speed_settings
 from gansr.utils.atomic import torch_save_atomic
+from gansr.utils.run_folder import generator_file_config
 
 # conf/hydra/launcher/submitit_*.yaml extend hydra-submitit-launcher's schema of the same name on purpose
 warnings.filterwarnings("ignore", message=r"(?s).*validated against ConfigStore schema with the same name", category=UserWarning)
@@ -140,18 +142,23 @@ def use_offline_wandb_without_credentials(cfg: DictConfig) -> None:
     print("[gansr] no W&B credentials found: logging offline (wandb sync <run>/wandb/offline-run-* later)")
 
 
-def train(cfg: DictConfig) -> TrainResult:
+def train(cfg: DictConfig, record_hydra_files: bool = False) -> TrainResult:
     """Fit (and optionally test) the configured run in its folder, holding the folder's ``run.lock``; returns the
-    final logged metrics as floats, with ``preempted_by`` set when a signal stopped the run (no test then)."""
+    final logged metrics as floats, with ``preempted_by`` set when a signal stopped the run (no test then).
+    ``record_hydra_files`` (``gansr-train``): write ``.hydra/`` once the run is accepted (``run_record``)."""
     output_dir = Path(cfg.paths.output_dir)
     with RunLock(output_dir):
-        return _train_in_folder(cfg, output_dir)
+        return _train_in_folder(cfg, output_dir, record_hydra_files)
 
 
-def _train_in_folder(cfg: DictConfig, output_dir: Path) -> TrainResult:
+def _train_in_folder(cfg: DictConfig, output_dir: Path, record_hydra_files: bool) -> TrainResult:
     check_max_steps(cfg.trainer.max_steps)
-    print_config_tree(cfg, output_dir)
     ckpt_path = resolve_resume(cfg.resume, output_dir)
+    check_resume_architecture(cfg, ckpt_path)
+    # accepted: only now does anything in the run folder change (docs/reliability.md)
+    if record_hydra_files:
+        write_hydra_files(output_dir, cfg)
+    print_config_tree(cfg, output_dir)
     pl.seed_everything(cfg.seed, workers=True)
     use_offline_wandb_without_credentials(cfg)
     datamodule = instantiate(cfg.data)
@@ -181,11 +188,9 @@ def _train_in_folder(cfg: DictConfig, output_dir: Path) -> TrainResult:
 def generator_config(cfg: DictConfig) -> dict:
     """What ``gansr-upscale`` needs to rebuild the generator path of a run (stored in ``generator.pth``)."""
     sharing = cfg.get("sharing")
-    return {
-        "generator": OmegaConf.to_container(cfg.generator, resolve=True),
-        "extractor": OmegaConf.to_container(sharing, resolve=True) if sharing else None,
-        "scale": int(cfg.scale),
-    }
+    return generator_file_config({"generator": OmegaConf.to_container(cfg.generator, resolve=True),
+                                  "sharing": OmegaConf.to_container(sharing, resolve=True) if sharing else None,
+                                  "scale": int(cfg.scale)})
 
 
 def finish_wandb(trainer: pl.Trainer) -> None:
@@ -200,8 +205,8 @@ def finish_wandb(trainer: pl.Trainer) -> None:
 def main(cfg: DictConfig) -> float | None:
     cfg.resume = resume_when_requeued(cfg.resume)  # a requeued SLURM job continues its run
     try:
-        metrics = train(cfg)
-    except (RunRequestError, RunFolderInUseError) as err:
+        metrics = train(cfg, record_hydra_files=True)
+    except (RunRequestError, RunFolderInUseError, ArchitectureChangedError) as err:
         raise SystemExit(f"gansr-train: error: {err}") from None
     if cfg.optimized_metric:
         return metrics[cfg.optimized_metric]
