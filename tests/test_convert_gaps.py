@@ -137,3 +137,41 @@ def test_plain_rrdbnet_still_converts_to_the_official_scheme(tmp_path):
     torch.save({"params": generator.state_dict(), "config": config}, tmp_path / "G.pth")
     convert_cli.main(["--checkpoint", str(tmp_path / "G.pth"), "--scheme", "esrgan", "--out", str(tmp_path / "o.pth")])
     assert detect_scheme(safe_load(tmp_path / "o.pth")) == "esrgan"
+
+
+def basicsr_msrresnet_state(num_feat: int, num_block: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random tensors under BasicSR's MSRResNet names and shapes (x4), made here, not by gansr's module."""
+    generator = torch.Generator().manual_seed(seed)
+    shapes = {"conv_first": (num_feat, 3), "upconv1": (4 * num_feat, num_feat), "upconv2": (4 * num_feat, num_feat),
+              "conv_hr": (num_feat, num_feat), "conv_last": (3, num_feat)}
+    shapes |= {f"body.{i}.conv{j}": (num_feat, num_feat) for i in range(num_block) for j in (1, 2)}
+    state = {}
+    for name, (out_channels, in_channels) in shapes.items():
+        state[f"{name}.weight"] = torch.randn(out_channels, in_channels, 3, 3, generator=generator) * 0.1
+        state[f"{name}.bias"] = torch.randn(out_channels, generator=generator) * 0.01
+    return state
+
+
+def basicsr_msrresnet_forward(state: dict[str, torch.Tensor], x: torch.Tensor, num_block: int) -> torch.Tensor:
+    """BasicSR's MSRResNet computation from its definition, with plain functional ops."""
+    conv = lambda t, name: F.conv2d(t, state[f"{name}.weight"], state[f"{name}.bias"], padding=1)  # noqa: E731
+    lrelu = lambda t: F.leaky_relu(t, 0.1)  # noqa: E731
+    out = lrelu(conv(x, "conv_first"))
+    for i in range(num_block):
+        out = out + conv(F.relu(conv(out, f"body.{i}.conv1")), f"body.{i}.conv2")
+    out = lrelu(F.pixel_shuffle(conv(out, "upconv1"), 2))
+    out = lrelu(F.pixel_shuffle(conv(out, "upconv2"), 2))
+    out = conv(lrelu(conv(out, "conv_hr")), "conv_last")
+    return out + F.interpolate(x, scale_factor=4, mode="bilinear", align_corners=False)
+
+
+def test_basicsr_msrresnet_converts_and_computes_the_same(tmp_path):
+    """Before: refused, no such architecture."""
+    state = basicsr_msrresnet_state(num_feat=8, num_block=2)
+    assert detect_scheme(state) == "basicsr_msrresnet"
+    torch.save({"params": state}, tmp_path / "MSRResNet_x4.pth")
+    convert_cli.main(["--checkpoint", str(tmp_path / "MSRResNet_x4.pth"), "--arch", "msrresnet", "--out",
+                      str(tmp_path / "G.pth"), "--set", "num_feat=8", "num_block=2"])
+    x = torch.rand(1, 3, 6, 7)
+    with torch.no_grad():
+        assert (load_generator(tmp_path / "G.pth")(x) - basicsr_msrresnet_forward(state, x, 2)).abs().max() <= 1e-5

@@ -8,6 +8,7 @@
     gansr-convert --checkpoint FsSRGAN_G.pth --arch fs_rrdbnet --extractor FsSRGAN_E.pth --out G.pth
     gansr-convert --checkpoint outputs/train/<run>/checkpoints/last.ckpt --out G.pth
     gansr-convert --checkpoint EDSR_Lx4_f256b32_DIV2K_official-76ee1c8f.pth --arch edsr --out G.pth   # BasicSR EDSR
+    gansr-convert --checkpoint MSRResNet_x4.pth --arch msrresnet --key params_ema --out G.pth       # BasicSR
     gansr-convert --checkpoint G.pth --scheme esrgan --out RRDB_for_official_test.pth
 
 A training run's Lightning checkpoint (``.ckpt`` inside its run folder) is converted with the architecture the run
@@ -20,8 +21,9 @@ extractor, the demo generator's bicubic image skip) is refused, saying why.
 
 BasicSR files: ``params`` is used (``--key params_ema`` for the EMA weights); a file holding only ``params_ema`` (the
 model-zoo layout) needs no ``--key``. BasicSR's EDSR names (``conv_first``, ``body.N.conv1``, ``conv_after_body``)
-are mapped to gansr's EDSR. Files of other architectures (Real-ESRGAN's compact net, SwinIR, ...) need no
-conversion: gansr-upscale and gansr-eval run them through spandrel (docs/inference.md).
+are mapped to gansr's EDSR, its MSRResNet names (``upconv1``, ``conv_hr``) to ``--arch msrresnet``. Files of
+other architectures (Real-ESRGAN's compact net, SwinIR, ...) need no conversion: gansr-upscale and gansr-eval run
+them through spandrel (docs/inference.md).
 
 The weights are loaded strictly into the network the config builds, so a file of another architecture or scale
 fails here, naming the keys, rather than at upscaling time. Output (``--scheme gansr``): ``{"params": G,
@@ -144,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = parser.add_argument
     add("--checkpoint", required=True, help="official weights, BasicSR file, gansr file or .ckpt")
-    add("--arch", help="config in conf/generator (rrdbnet, edsr, pesr, ...) or a .yaml; not needed for a run's .ckpt")
+    add("--arch", help="config in conf/generator (rrdbnet, edsr, pesr, msrresnet, ...) or a .yaml; not needed for a run's .ckpt")
     add("--out", required=True, help="output .pth")
     add("--scale", type=int, default=4, help="up-scaling factor of the network (default 4)")
     add("--key", help="generator entry: params (default) | params_ema; .ckpt: generator | generator_ema.generator")

@@ -7,7 +7,7 @@
   ``model.0``/``model.1.sub.N.RDBk.convj.0`` of [FA]/[BSR-2019], [ESR] ``RRDB_trunk``/``trunk_conv``/``upconv1``/
   ``HRconv``, [BSR] = gansr ``body.N.rdbk``/``conv_body``/``conv_up1``/``conv_hr``), the Fs-SRGAN extractor's nb=1
   unwrapped keys ``model.1.sub.RDBk...``, PESR's ``embed``/``upsample`` (-> EDSR's ``head``/``tail``) and BasicSR's
-  EDSR names (``conv_first``/``body.N.conv1``/``conv_after_body``/``upsample``/``conv_last``).
+  EDSR and MSRResNet names (``conv_first``/``body.N.conv1``/``conv_after_body``/``upsample``/``upconv1``).
 * :func:`load_generator_weights` - all of the above, then a strict load that names the keys that do not fit.
 """
 
@@ -118,7 +118,8 @@ def extract_state_dict(obj: Mapping, key: str | None = None) -> StateDict:
 # ----------------------------------------------------------------------------------------------- key schemes
 def detect_scheme(state: Mapping[str, torch.Tensor]) -> str:
     """``"old"`` (sequential ``model.N``), ``"esrgan"`` (``RRDB_trunk``...), ``"pesr"`` (``embed``),
-    ``"basicsr_edsr"`` (BasicSR's EDSR: ``conv_first``, ``body.N.conv1``, ``conv_after_body``) or ``"gansr"``."""
+    ``"basicsr_edsr"`` (BasicSR's EDSR: ``conv_first``, ``body.N.conv1``, ``conv_after_body``),
+    ``"basicsr_msrresnet"`` (BasicSR's MSRResNet: ``upconv1``, ``conv_hr``) or ``"gansr"``."""
     keys = list(state)
     if any(k.startswith(("model.0.", "model.1.sub.")) for k in keys):
         return "old"
@@ -128,6 +129,8 @@ def detect_scheme(state: Mapping[str, torch.Tensor]) -> str:
         return "pesr"
     if "conv_after_body.weight" in state and any(k.startswith("body.0.conv1.") for k in keys):
         return "basicsr_edsr"
+    if "upconv1.weight" in state and "conv_hr.weight" in state:
+        return "basicsr_msrresnet"
     return "gansr"
 
 
@@ -223,6 +226,14 @@ def _basicsr_edsr_to_gansr(state: Mapping[str, torch.Tensor]) -> StateDict:
     return renamed
 
 
+_MSRRESNET_TO_GANSR = [
+    (r"^body\.(\d+)\.conv1\.", r"body.\1.body.0."),
+    (r"^body\.(\d+)\.conv2\.", r"body.\1.body.2."),
+    (r"^upconv1\.", "upsample.0."),  # conv, shuffle, LeakyReLU per stage: the second conv is upsample.3
+    (r"^upconv2\.", "upsample.3."),
+]
+
+
 def to_gansr_keys(state: Mapping[str, torch.Tensor]) -> StateDict:
     """Rename a state dict in any known scheme (:func:`detect_scheme`) to gansr names; tensors are shared."""
     scheme = detect_scheme(state)
@@ -234,6 +245,8 @@ def to_gansr_keys(state: Mapping[str, torch.Tensor]) -> StateDict:
         return _rename(state, _pesr_rules(state))
     if scheme == "basicsr_edsr":
         return _basicsr_edsr_to_gansr(state)
+    if scheme == "basicsr_msrresnet":
+        return _rename(state, _MSRRESNET_TO_GANSR)
     return dict(state)
 
 

@@ -79,7 +79,7 @@ def load_foreign_generator(checkpoint: Mapping, source: str | Path, use_ema: boo
             f"{source}: not a gansr generator file (no 'config' with the architecture) and no architecture spandrel "
             f"{spandrel.__version__} knows fits its {len(names)} tensors (first: {', '.join(names[:3]) or 'none'}). "
             f"If it is one of gansr's architectures, convert it naming that: gansr-convert --checkpoint {source} "
-            "--arch <rrdbnet|edsr|edsr_baseline|pesr|srresnet> --out G.pth"
+            "--arch <rrdbnet|edsr|edsr_baseline|pesr|srresnet|msrresnet> --out G.pth"
         ) from None
     except (KeyError, ValueError, RuntimeError, AssertionError, IndexError, TypeError) as err:
         detail = str(err).strip().splitlines()[-1][:160] if str(err).strip() else ""

@@ -23,13 +23,14 @@ from torch import nn
 
 from gansr.archs.bicubic import BicubicUpsampler
 from gansr.archs.edsr import EDSR
+from gansr.archs.msrresnet import MSRResNet
 from gansr.archs.rrdbnet import RRDBNet
 from gansr.archs.shared_extractor import SharedExtractor
 from gansr.archs.srresnet import SRResNet
 
 # The networks a generator file may describe: generators and Fs-SRGAN's shared extractor, by import path.
 ARCHITECTURES: dict[str, type[nn.Module]] = {
-    f"{cls.__module__}.{cls.__qualname__}": cls for cls in (RRDBNet, SRResNet, EDSR, BicubicUpsampler, SharedExtractor)
+    f"{cls.__module__}.{cls.__qualname__}": cls for cls in (RRDBNet, SRResNet, MSRResNet, EDSR, BicubicUpsampler, SharedExtractor)
 }
 _RUN_CONFIG_PACKAGES = ("gansr.", "torch.optim.")
 _RUN_CONFIG_BASES = (nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler)
