@@ -2,6 +2,7 @@
 gansr's conversions checked against spandrel's independent ESRGAN implementation (issue 24, items 1 and 4)."""
 from __future__ import annotations
 
+import functools
 import sys
 
 import numpy as np
@@ -166,3 +167,61 @@ def test_tables_eval_only_scores_a_spandrel_file(tmp_path):
     torch.save(from_gansr_keys(generator.state_dict(), "esrgan"), tmp_path / "generator.pth")
     scores = score_generator(tmp_path / "generator.pth", [dataset], ["psnr_y"], "0.1", tmp_path / "none.mat")
     assert np.isfinite(scores["Set5"]["psnr_y"])
+
+
+def test_realesrgan_compact_net_runs_as_spandrel_builds_it(tmp_path):
+    """An architecture gansr does not have (Real-ESRGAN's SRVGGNetCompact, built by spandrel's own class with random
+    weights): gansr-upscale's loader gives spandrel's output."""
+    from spandrel.architectures.Compact import Compact
+
+    torch.manual_seed(7)
+    theirs = Compact(num_feat=8, num_conv=2, upscale=4).eval()
+    with torch.no_grad():
+        for parameter in theirs.parameters():
+            parameter.uniform_(-0.3, 0.3)
+    torch.save({"params": theirs.state_dict()}, tmp_path / "realesr-general-x4v3.pth")
+    loaded = load_generator(tmp_path / "realesr-general-x4v3.pth")
+    assert loaded.scale == 4 and "Compact" in loaded.generator.architecture
+    x = torch.rand(1, 3, 10, 9)
+    with torch.no_grad():
+        assert (loaded.generator.network(x) - theirs(x)).abs().max().item() <= TOLERANCE
+
+
+@functools.cache
+def basicsr_archs() -> tuple | str:
+    """BasicSR's architecture modules, when the ``basicsr`` package (test-only, not a dependency) is installed and
+    imports, else why not. Tried once: a failed package import leaves half-imported modules behind."""
+    try:
+        from basicsr.archs import edsr_arch, rrdbnet_arch, srresnet_arch
+    except ModuleNotFoundError as err:
+        if err.name == "basicsr":
+            return "basicsr is not installed (an optional, test-only cross-check)"
+        if err.name == "torchvision.transforms.functional_tensor":
+            return ("basicsr does not import: it needs torchvision.transforms.functional_tensor, which current "
+                    "torchvision no longer has")
+        raise
+    return rrdbnet_arch, edsr_arch, srresnet_arch
+
+
+def import_basicsr_archs() -> tuple:
+    found = basicsr_archs()
+    if isinstance(found, str):
+        pytest.skip(found)
+    return found
+
+
+@pytest.mark.parametrize("arch", ["rrdbnet", "edsr_baseline", "msrresnet"])
+def test_conversions_match_the_basicsr_package(tmp_path, arch):
+    """Random networks built by BasicSR's own classes -> gansr-convert -> the same outputs (<= 1e-5)."""
+    rrdbnet_arch, edsr_arch, srresnet_arch = import_basicsr_archs()
+    torch.manual_seed(8)
+    theirs = {"rrdbnet": lambda: rrdbnet_arch.RRDBNet(3, 3, scale=4, num_feat=8, num_block=2, num_grow_ch=4),
+              "edsr_baseline": lambda: edsr_arch.EDSR(3, 3, num_feat=8, num_block=2, upscale=4),
+              "msrresnet": lambda: srresnet_arch.MSRResNet(3, 3, num_feat=8, num_block=2, upscale=4)}[arch]().eval()
+    torch.save({"params": theirs.state_dict()}, tmp_path / "basicsr.pth")
+    sizes = ["num_feat=8", "num_block=2"] + (["num_grow_ch=4"] if arch == "rrdbnet" else [])
+    convert_cli.main(["--checkpoint", str(tmp_path / "basicsr.pth"), "--arch", arch, "--out", str(tmp_path / "G.pth"),
+                      "--set", *sizes])
+    x = torch.rand(1, 3, 8, 6)
+    with torch.no_grad():
+        assert (load_generator(tmp_path / "G.pth")(x) - theirs(x)).abs().max().item() <= TOLERANCE
