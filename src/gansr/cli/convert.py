@@ -185,7 +185,9 @@ def main(argv: list[str] | None = None) -> None:
     if recorded is not None:
         generator_config, args.scale = OmegaConf.create(recorded["generator"]), int(recorded["scale"])
     elif args.arch is None:
-        parser.error("--arch is needed: only a training run's .ckpt inside its run folder records its architecture")
+        parser.error("--arch is needed: only gansr generator files and a training run's .ckpt inside its run folder "
+                     "record their architecture (public files of architectures gansr lacks need no conversion: "
+                     "gansr-upscale and gansr-eval read them through spandrel)")
     else:
         generator_config = resolve(generator_node(args.arch), args.scale, args.overrides)
     generator = load_network(generator_config, checkpoint, args.key)
