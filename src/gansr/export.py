@@ -85,7 +85,10 @@ def export_pt2(network: nn.Module, example: torch.Tensor, path: Path) -> None:
 def run_exported(format: str, path: Path, lr: torch.Tensor) -> torch.Tensor:
     """Load the exported file ``path`` and run it on ``lr`` as a user without gansr would."""
     if format == "onnx":
-        import onnxruntime
+        try:
+            import onnxruntime
+        except ImportError:
+            raise ExportError(f"wrote {path}, but checking it needs ONNX Runtime: pip install -e .[export]") from None
 
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         return torch.from_numpy(session.run([OUTPUT_NAME], {INPUT_NAME: lr.numpy()})[0])
