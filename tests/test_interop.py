@@ -138,6 +138,7 @@ def test_eval_scores_a_spandrel_file_and_a_gansr_file_in_one_table(tmp_path, mon
                             "num_grow_ch": 32, "scale": 4}, "extractor": None, "scale": 4}
     torch.save({"params": generator.state_dict(), "config": config}, run / "generator.pth")
     monkeypatch.setenv("GANSR_DEVICE", "cpu")
+    monkeypatch.chdir(tmp_path)  # Hydra's evaluate.log
     checkpoints = f"[{tmp_path / 'RealESRGAN_x4plus.pth'},{run / 'generator.pth'},bicubic]"
     monkeypatch.setattr(sys, "argv", ["gansr-eval", f"checkpoint={checkpoints}", f"root={tmp_path / 'data'}",
                                       "sets=[Set5]", "metrics=[psnr_y,ssim_y]", f"out_dir={tmp_path / 'eval'}",

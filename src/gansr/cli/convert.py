@@ -146,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = parser.add_argument
     add("--checkpoint", required=True, help="official weights, BasicSR file, gansr file or .ckpt")
-    add("--arch", help="config in conf/generator (rrdbnet, edsr, pesr, msrresnet, ...) or a .yaml; not needed for a run's .ckpt")
+    add("--arch", help="config in conf/generator (rrdbnet, edsr, pesr, msrresnet, ...) or a .yaml; not needed for "
+                       "a run's .ckpt or a gansr generator file")
     add("--out", required=True, help="output .pth")
     add("--scale", type=int, default=4, help="up-scaling factor of the network (default 4)")
     add("--key", help="generator entry: params (default) | params_ema; .ckpt: generator | generator_ema.generator")
