@@ -41,7 +41,7 @@ class ExportCheck:
     test_shape: tuple[int, ...]
 
 
-def test_image(height: int = 40, width: int = 48) -> torch.Tensor:
+def sample_image(height: int = 40, width: int = 48) -> torch.Tensor:
     """A natural ``(1,3,height,width)`` test image in [0,1]: scikit-image's astronaut, down-sampled by 8 and
     cropped (shipped with scikit-image, so it works offline)."""
     from skimage.data import astronaut
@@ -104,7 +104,7 @@ _EXPORTERS = {"onnx": export_onnx, "torchscript": export_torchscript, "pt2": exp
 def export_network(network: nn.Module, stem: Path, formats: list[str], tolerance: float = 1e-4) -> list[ExportCheck]:
     """Write ``<stem>.onnx`` / ``.pt`` / ``.pt2`` for each of ``formats`` and check each against ``network``.
 
-    The network (CPU, float32, eval mode) is traced on two 16x16 images and checked on :func:`test_image` (one, 40x48),
+    The network (CPU, float32, eval mode) is traced on two 16x16 images and checked on :func:`sample_image` (one, 40x48),
     so a file whose height or width stayed fixed fails its check.
 
     Raises:
@@ -112,7 +112,7 @@ def export_network(network: nn.Module, stem: Path, formats: list[str], tolerance
             file's max |difference| exceeds ``tolerance`` (the file is kept for inspection).
     """
     network = network.cpu().float().eval()
-    example, image = torch.rand(2, 3, 16, 16), test_image()  # batch 2: a traced 1 would be fixed
+    example, image = torch.rand(2, 3, 16, 16), sample_image()  # batch 2: a traced 1 would be fixed
     expected = network(image)
     checks = []
     for format in formats:
