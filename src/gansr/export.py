@@ -104,8 +104,8 @@ _EXPORTERS = {"onnx": export_onnx, "torchscript": export_torchscript, "pt2": exp
 def export_network(network: nn.Module, stem: Path, formats: list[str], tolerance: float = 1e-4) -> list[ExportCheck]:
     """Write ``<stem>.onnx`` / ``.pt`` / ``.pt2`` for each of ``formats`` and check each against ``network``.
 
-    The network (CPU, float32, eval mode) is traced on two 16x16 images and checked on :func:`sample_image` (one, 40x48),
-    so a file whose height or width stayed fixed fails its check.
+    The network (CPU, float32, eval mode) is traced on two 16x16 images and checked on :func:`sample_image` (one,
+    40x48), so a file whose batch, height or width stayed fixed fails its check.
 
     Raises:
         ExportError: the exporter failed (the message names the format and the first line of its error), or a
