@@ -226,3 +226,17 @@ def test_conversions_match_the_basicsr_package(tmp_path, arch):
     x = torch.rand(1, 3, 8, 6)
     with torch.no_grad():
         assert (load_generator(tmp_path / "G.pth")(x) - theirs(x)).abs().max().item() <= TOLERANCE
+
+
+def test_eval_refuses_an_unrecognised_file_in_one_line(tmp_path, monkeypatch):
+    from gansr.cli.evaluate import main as eval_main
+
+    torch.save({"encoder.weight": torch.zeros(4, 3, 3, 3)}, tmp_path / "mystery.pth")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GANSR_DEVICE", "cpu")
+    monkeypatch.setattr(sys, "argv", ["gansr-eval", f"checkpoint=[{tmp_path / 'mystery.pth'},bicubic]", "sets=[Set5]",
+                                      f"out_dir={tmp_path / 'eval'}", "hydra.run.dir=.", "hydra.output_subdir=null"])
+    with pytest.raises(SystemExit) as info:
+        eval_main()
+    message = str(info.value.code)
+    assert message.startswith("gansr-eval: error:") and "mystery.pth" in message and "\n" not in message
