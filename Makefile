@@ -15,14 +15,14 @@ THREADS ?= 1
 help: ## list the targets
 	@grep -E '^[a-zA-Z_ -]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  make %-28s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-export.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-export.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install gansr with its dependencies
+install: $(STAMP) ## create .venv and install gansr with its dependencies (and the [export] extra)
 
 demo: $(STAMP) ## train a tiny FASRGAN on images shipped with scikit-image (offline, CPU, < 5 min; THREADS=1)
 	WANDB_MODE=offline $(VENV)/bin/gansr-demo --threads $(THREADS)

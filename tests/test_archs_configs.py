@@ -15,6 +15,7 @@ GENERATORS = {  # config -> trainable parameters at x4 (METHODS.md 8.4)
     "srresnet": 1_549_462,
     "srresnet_fs": 1_385_619,  # SRGAN_Fs G' (14 RBs, no head); + E 89,730 = 1,475,349 = the paper's 1.48 M
     "edsr_baseline": 1_517_571,
+    "msrresnet": 1_517_571,  # BasicSR MSRResNet x4 (64 channels, 16 blocks); same count as the EDSR baseline
     "edsr": 43_089_923,
     "pesr": 43_089_923 + 24,
     "bicubic": 0,

@@ -4,6 +4,7 @@
     from PIL import Image
 
     generator = gansr.load_generator("outputs/esrgan/run/generator.pth")   # or <run>/checkpoints/last.ckpt
+    generator = gansr.load_generator("RealESRGAN_x4plus.pth")              # or a public file spandrel detects
     sr = gansr.upscale(Image.open("photo.png"), generator, tile=256)        # PIL in, PIL out
     sr = gansr.upscale(numpy_uint8_hwc, scale=4)                            # bicubic (MATLAB-exact), array out
 

@@ -11,6 +11,9 @@ A Lightning checkpoint (``<run>/checkpoints/last.ckpt``) holds the weights but n
 from the run folder's saved config (``<run>/.hydra/config.yaml``, else the CSV logger's ``<run>/hparams.yaml``):
 :func:`generator_file_from_checkpoint` turns the two into the generator-file dict above.
 
+A file of neither kind (official ESRGAN, BasicSR, Real-ESRGAN, SwinIR, ... weights) is run through the
+architecture spandrel detects from its tensors (:mod:`gansr.utils.interop`), still loaded with ``weights_only``.
+
 The ``config`` is data too: :func:`gansr.utils.safe_config.build_architecture` builds only gansr's own
 architectures named by their import path, with plain bounded arguments, and only once the architecture matches the
 weights' keys and shapes; a file naming anything else is refused. The run config beside a ``.ckpt`` is read as
@@ -33,6 +36,7 @@ from torch import nn
 
 from gansr.data.image_io import to_uint8
 from gansr.utils.checkpoint import safe_load
+from gansr.utils.interop import load_foreign_generator
 from gansr.utils.run_folder import (
     RUN_CONFIG_FILES,
     generator_file_config,
@@ -59,8 +63,9 @@ class GeneratorPath(nn.Module):
 
 
 def load_generator(path: str | Path, use_ema: bool = True) -> GeneratorPath:
-    """The network of a gansr generator file or of a training run's Lightning checkpoint (``.ckpt``), with its
-    weights loaded (EMA weights when present and ``use_ema``), in eval mode.
+    """The network of a gansr generator file, of a training run's Lightning checkpoint (``.ckpt``), or of a public
+    weight file whose architecture spandrel detects (:mod:`gansr.utils.interop`: Real-ESRGAN, SwinIR, official
+    ESRGAN, ...), with its weights loaded (EMA weights when present and ``use_ema``), in eval mode.
 
     Raises:
         UnsafeConfigError: the stored config names code other than gansr's architectures, or sizes out of bounds
@@ -68,12 +73,22 @@ def load_generator(path: str | Path, use_ema: bool = True) -> GeneratorPath:
         ConfigFileError: a ``.ckpt``'s run config is not plain data (a resolver, an alias bomb, over 1 MiB).
         CheckpointMismatchError: the stored architecture does not fit the weights (checked before building).
         RunConfigNotFoundError: a ``.ckpt`` outside its run folder (its architecture is unknown).
-        ValueError: an official checkpoint (no architecture stored): the message gives the gansr-convert command.
+        UnrecognisedWeightsError: neither a gansr file nor an RGB SR architecture spandrel knows; the message gives
+            the gansr-convert command.
     """
     state = safe_load(path)
-    if isinstance(state.get("state_dict"), Mapping):
+    if is_run_checkpoint(state):
         state = generator_file_from_checkpoint(state, run_generator_config(path)[0])
+    elif "config" not in state:
+        foreign = load_foreign_generator(state, path, use_ema)
+        return GeneratorPath(foreign, scale=foreign.scale).eval()
     return generator_from_state(state, path, use_ema)
+
+
+def is_run_checkpoint(checkpoint: Mapping) -> bool:
+    """Whether a loaded file is a gansr training run's Lightning checkpoint (``state_dict`` with ``generator.*``)."""
+    weights = checkpoint.get("state_dict")
+    return isinstance(weights, Mapping) and any(str(k).startswith("generator.") for k in weights)
 
 
 def generator_from_state(state: Mapping, path: str | Path, use_ema: bool = True) -> GeneratorPath:
@@ -87,11 +102,12 @@ def generator_from_state(state: Mapping, path: str | Path, use_ema: bool = True)
         CheckpointMismatchError: the config does not describe the network the weights come from.
         ValueError: not a generator file, or its ``scale`` is not the generator's.
     """
-    if "config" not in state or "params" not in state:
+    absent = [key for key in ("config", "params") if key not in state]
+    if absent:
         raise ValueError(
-            f"{path}: not a gansr generator file (no 'config'/'params'): official weights do not say their "
-            f"architecture. Convert them, naming it: gansr-convert --checkpoint {path} --arch rrdbnet --out G.pth "
-            "(see gansr-convert --help for the other architectures)"
+            f"{path}: not a gansr generator file (it has no {' and no '.join(repr(k) for k in absent)} entry). "
+            f"Weights without the architecture: convert them, naming it: gansr-convert --checkpoint {path} --arch "
+            "rrdbnet --out G.pth (see gansr-convert --help for the other architectures)"
         )
     config = state["config"]
     if not isinstance(config, Mapping) or not isinstance(config.get("generator"), Mapping):

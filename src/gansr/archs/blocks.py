@@ -72,10 +72,12 @@ class ResidualDenseBlock(nn.Module):
         self.lrelu = nn.LeakyReLU(0.2, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = [x]
-        for conv in (self.conv1, self.conv2, self.conv3, self.conv4):
-            features.append(self.lrelu(conv(torch.cat(features, 1))))
-        return self.conv5(torch.cat(features, 1)) * 0.2 + x
+        # written out (no loop over a tuple of convs) so that torch.jit.script compiles it (docs/inference.md)
+        x1 = self.lrelu(self.conv1(x))
+        x2 = self.lrelu(self.conv2(torch.cat((x, x1), 1)))
+        x3 = self.lrelu(self.conv3(torch.cat((x, x1, x2), 1)))
+        x4 = self.lrelu(self.conv4(torch.cat((x, x1, x2, x3), 1)))
+        return self.conv5(torch.cat((x, x1, x2, x3, x4), 1)) * 0.2 + x
 
 
 class RRDB(nn.Module):
@@ -198,7 +200,9 @@ class NearestConvUpsample(nn.Conv2d):
         super().__init__(num_feat, num_feat, 3, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.leaky_relu(super().forward(F.interpolate(x, scale_factor=2, mode="nearest")), 0.2)
+        # _conv_forward rather than super().forward: torch.jit.script compiles it
+        up = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        return F.leaky_relu(self._conv_forward(up, self.weight, self.bias), 0.2)
 
 
 def check_input_size(network: nn.Module, x: torch.Tensor, size: int) -> None:

@@ -79,9 +79,10 @@ class RRDBNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))
-        for i in range(1, self.num_upsample + 1):
-            feat = getattr(self, f"conv_up{i}")(feat)
+        for name, module in self.named_children():  # conv_up1, conv_up2, ... in order (scriptable, unlike getattr)
+            if name.startswith("conv_up"):
+                feat = module(feat)
         out = self.conv_last(self.lrelu(self.conv_hr(feat)))
         if self.image_skip == "bicubic":
-            out = out + F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+            out = out + F.interpolate(x, scale_factor=float(self.scale), mode="bicubic", align_corners=False)
         return out

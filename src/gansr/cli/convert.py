@@ -7,13 +7,23 @@
     gansr-convert --checkpoint edsr_baseline_x4-6b446fab.pt --arch edsr_baseline --out G.pth
     gansr-convert --checkpoint FsSRGAN_G.pth --arch fs_rrdbnet --extractor FsSRGAN_E.pth --out G.pth
     gansr-convert --checkpoint outputs/train/<run>/checkpoints/last.ckpt --out G.pth
-    gansr-convert --checkpoint G.pth --arch rrdbnet --scheme esrgan --out RRDB_for_official_test.pth
+    gansr-convert --checkpoint EDSR_Lx4_f256b32_DIV2K_official-76ee1c8f.pth --arch edsr --out G.pth   # BasicSR EDSR
+    gansr-convert --checkpoint MSRResNet_x4.pth --arch msrresnet --key params_ema --out G.pth       # BasicSR
+    gansr-convert --checkpoint G.pth --scheme esrgan --out RRDB_for_official_test.pth
 
 A training run's Lightning checkpoint (``.ckpt`` inside its run folder) is converted with the architecture the run
 recorded (``<run>/.hydra/config.yaml``, else ``<run>/hparams.yaml``): ``--arch``/``--set``/``--scale`` are not
 needed and not used, and the output equals the run's ``generator.pth`` (EMA and extractor weights included).
 ``gansr-upscale`` and ``gansr-eval`` also read such a checkpoint directly. A ``.ckpt`` moved out of its run folder
-needs ``--arch`` (and ``--set``) like official weights.
+needs ``--arch`` (and ``--set``) like official weights. A gansr generator file is converted with the config it
+stores in the same way. A conversion to an official scheme that would drop part of the network (Fs-SRGAN's
+extractor, the demo generator's bicubic image skip) is refused, saying why.
+
+BasicSR files: ``params`` is used (``--key params_ema`` for the EMA weights); a file holding only ``params_ema`` (the
+model-zoo layout) needs no ``--key``. BasicSR's EDSR names (``conv_first``, ``body.N.conv1``, ``conv_after_body``)
+are mapped to gansr's EDSR, its MSRResNet names (``upconv1``, ``conv_hr``) to ``--arch msrresnet``. Files of
+other architectures (Real-ESRGAN's compact net, SwinIR, ...) need no conversion: gansr-upscale and gansr-eval run
+them through spandrel (docs/inference.md).
 
 The weights are loaded strictly into the network the config builds, so a file of another architecture or scale
 fails here, naming the keys, rather than at upscaling time. Output (``--scheme gansr``): ``{"params": G,
@@ -51,6 +61,9 @@ from gansr.utils.checkpoint import (
 from gansr.utils.output_paths import check_not_an_input, check_writable_file, save_weights
 from gansr.utils.safe_config import UnsafeConfigError, build_architecture
 from gansr.utils.yaml_data import read_yaml_data, resolve_references
+
+# what a gansr generator file holds (gansr.inference's module docstring)
+GENERATOR_FILE_ENTRIES = ("params", "params_ema", "extractor", "extractor_ema", "config")
 
 
 def generator_node(arch: str) -> dict:
@@ -122,13 +135,39 @@ def recorded_run_config(args: argparse.Namespace, checkpoint: Mapping) -> dict |
     return config
 
 
+def stored_generator_config(args: argparse.Namespace, checkpoint: Mapping) -> dict | None:
+    """The config a gansr generator file stores beside its weights (None for other files); it wins over
+    ``--arch``/``--set``/``--scale``, which could describe another network (e.g. without the demo's image skip)."""
+    if not (isinstance(checkpoint.get("config"), Mapping) and "params" in checkpoint):
+        return None
+    if args.arch or args.overrides:
+        print(f"note: {args.checkpoint} is a gansr generator file: using the architecture it stores "
+              f"({checkpoint['config']['generator']}), not --arch/--set")
+    return dict(checkpoint["config"])
+
+
+def check_nothing_dropped(config: Mapping, generator: nn.Module, args: argparse.Namespace) -> None:
+    """Refuse an official-scheme output (a plain RRDBNet state dict) that would lose part of the network: Fs-SRGAN's
+    shared extractor, or the bicubic image skip (``image_skip="bicubic"``) that the official RRDBNet has not."""
+    if args.scheme == "gansr":
+        return
+    if config.get("extractor"):
+        raise ValueError(f"{args.checkpoint}: refusing --scheme {args.scheme}: the network has a shared extractor E "
+                         "that a plain RRDBNet state dict cannot hold; keep --scheme gansr")
+    if getattr(generator, "image_skip", "none") != "none":
+        raise ValueError(f"{args.checkpoint}: refusing --scheme {args.scheme}: the generator adds the bicubic "
+                         "up-scaling of its input to its output (image_skip=bicubic), which the official RRDBNet "
+                         "has not, so the official code would compute something else; keep --scheme gansr")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gansr-convert", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add = parser.add_argument
     add("--checkpoint", required=True, help="official weights, BasicSR file, gansr file or .ckpt")
-    add("--arch", help="config in conf/generator (rrdbnet, edsr, pesr, ...) or a .yaml; not needed for a run's .ckpt")
+    add("--arch", help="config in conf/generator (rrdbnet, edsr, pesr, msrresnet, ...) or a .yaml; not needed for "
+                       "a run's .ckpt or a gansr generator file")
     add("--out", required=True, help="output .pth")
     add("--scale", type=int, default=4, help="up-scaling factor of the network (default 4)")
     add("--key", help="generator entry: params (default) | params_ema; .ckpt: generator | generator_ema.generator")
@@ -152,21 +191,29 @@ def main(argv: list[str] | None = None) -> None:
     checkpoint = safe_load(args.checkpoint)
     source = detect_scheme(extract_state_dict(checkpoint, args.key))
     recorded = recorded_run_config(args, checkpoint)
+    kind = "gansr run checkpoint" if recorded is not None else "gansr generator file"
+    recorded = recorded if recorded is not None else stored_generator_config(args, checkpoint)
     if recorded is not None and args.scheme == "gansr":
-        output = generator_file_from_checkpoint(checkpoint, recorded)
+        if isinstance(checkpoint.get("state_dict"), Mapping):
+            output = generator_file_from_checkpoint(checkpoint, recorded)
+        else:
+            output = {k: v for k, v in checkpoint.items() if k in GENERATOR_FILE_ENTRIES}
         generator = generator_from_state(output, args.checkpoint, use_ema=False).generator  # strict: the weights fit
         generator_from_state(output, args.checkpoint, use_ema=True)
         save_weights(output, args.out)
-        print(f"{args.checkpoint} (gansr run checkpoint) -> {args.out} (gansr): {type(generator).__name__}, the run's "
-              "recorded architecture")
+        print(f"{args.checkpoint} ({kind}) -> {args.out} (gansr): {type(generator).__name__}, the recorded "
+              "architecture")
         return
     if recorded is not None:
         generator_config, args.scale = recorded["generator"], int(recorded["scale"])
     elif args.arch is None:
-        parser.error("--arch is needed: only a training run's .ckpt inside its run folder records its architecture")
+        parser.error("--arch is needed: only gansr generator files and a training run's .ckpt inside its run folder "
+                     "record their architecture (public files of architectures gansr lacks need no conversion: "
+                     "gansr-upscale and gansr-eval read them through spandrel)")
     else:
         generator_config = resolve(generator_node(args.arch), args.scale, args.overrides, f"--arch {args.arch}")
     generator = load_network(generator_config, checkpoint, args.key)
+    check_nothing_dropped(recorded or {}, generator, args)
     if args.scheme != "gansr":
         output = from_gansr_keys(_tensors(generator), args.scheme)
     else:

@@ -4,6 +4,7 @@
     gansr-upscale --input photo.png --output out/ --checkpoint outputs/esrgan/run/checkpoints/last.ckpt
     gansr-upscale --input LR_dir/ --output SR_dir/ --scale 4 --generator bicubic
     gansr-upscale --input big.png --output out/ --checkpoint G.pth --tile 128 --tile-overlap 16
+    gansr-upscale --input photo.png --output out/ --checkpoint RealESRGAN_x4plus.pth   # public file (spandrel)
 
 Outputs are ``<output>/<input stem>.png``. A folder holding two images with the same stem (``a.png`` and
 ``a.jpg``) is refused before anything runs, naming the stems, as is an output folder where an output would
@@ -50,8 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--input", required=True, help="an image file or a folder of images")
     parser.add_argument("--output", required=True, help="output folder (created); outputs are <stem>.png")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", help="a gansr generator file (generator.pth, gansr-convert output) or a "
-                                             "training run's Lightning checkpoint (<run>/checkpoints/last.ckpt)")
+    source.add_argument("--checkpoint", help="a gansr generator file (generator.pth, gansr-convert output), a "
+                                             "training run's Lightning checkpoint (<run>/checkpoints/last.ckpt) or "
+                                             "a public weight file spandrel detects (RealESRGAN_x4plus.pth, ...)")
     source.add_argument("--generator", choices=["bicubic"], help="bicubic: MATLAB-exact bicubic (the tables' Bicubic row)")
     parser.add_argument("--scale", type=positive_int, default=None,
                         help="scale (bicubic only; a checkpoint stores its own)")

@@ -7,7 +7,8 @@
 * :func:`to_gansr_keys` / :func:`from_gansr_keys` - RRDB-family keys between the three schemes (old sequential
   ``model.0``/``model.1.sub.N.RDBk.convj.0`` of [FA]/[BSR-2019], [ESR] ``RRDB_trunk``/``trunk_conv``/``upconv1``/
   ``HRconv``, [BSR] = gansr ``body.N.rdbk``/``conv_body``/``conv_up1``/``conv_hr``), the Fs-SRGAN extractor's nb=1
-  unwrapped keys ``model.1.sub.RDBk...``, and PESR's ``embed``/``upsample`` (-> EDSR's ``head``/``tail``).
+  unwrapped keys ``model.1.sub.RDBk...``, PESR's ``embed``/``upsample`` (-> EDSR's ``head``/``tail``) and BasicSR's
+  EDSR and MSRResNet names (``conv_first``/``body.N.conv1``/``conv_after_body``/``upsample``/``upconv1``).
 * :func:`load_generator_weights` - all of the above, then a strict load that names the keys that do not fit.
 """
 
@@ -23,6 +24,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from gansr.archs.blocks import MeanShift
 
 StateDict = dict[str, torch.Tensor]
 
@@ -68,7 +71,8 @@ def check_integrity(path: str | Path) -> None:
 
 
 def safe_load(path: str | Path) -> dict:
-    """Read a checkpoint with ``torch.load(path, map_location="cpu", weights_only=True)``.
+    """Read a checkpoint with ``torch.load(path, map_location="cpu", weights_only=True)`` (a ``.safetensors`` file
+    with ``safetensors.torch.load_file``).
 
     Raises:
         FileNotFoundError: no such file.
@@ -81,6 +85,14 @@ def safe_load(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.suffix.lower() == ".safetensors":  # tensors only by design: no pickle at all
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(path, device="cpu")
+        except SafetensorError as err:
+            raise ValueError(f"{path} is not a readable safetensors file: {err}") from None
     check_integrity(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -106,8 +118,9 @@ def extract_state_dict(obj: Mapping, key: str | None = None) -> StateDict:
 
     * Lightning checkpoint (has ``state_dict``): the entries under the prefix ``key`` (default ``generator``),
       prefix removed; e.g. ``key="extractor"`` or ``key="generator_ema.generator"``.
-    * BasicSR / gansr export (``params``, ``params_ema``, ``extractor``): ``obj[key]`` (default ``params``); a missing
-      ``key`` falls back to ``params`` with a warning, as BasicSR's ``load_network``.
+    * BasicSR / gansr export (``params``, ``params_ema``, ``extractor``): ``obj[key]`` (default ``params``, or
+      ``params_ema`` in a file holding only that, as BasicSR's model zoo); a missing ``key`` falls back to the entry
+      that is there, with a warning, as BasicSR's ``load_network``.
     * Otherwise ``obj`` itself is the state dict.
 
     ``module.`` prefixes (DataParallel) are removed. Raises KeyError/TypeError naming what is there instead.
@@ -121,11 +134,10 @@ def extract_state_dict(obj: Mapping, key: str | None = None) -> StateDict:
     elif key is not None and key in obj:
         state = obj[key]
     elif "params" in obj or "params_ema" in obj:
-        wanted = key or "params"
-        if wanted not in obj:
-            warnings.warn(f"checkpoint has no '{wanted}' entry; using 'params' (BasicSR fallback)", stacklevel=2)
-            wanted = "params"
-        state = obj[wanted]
+        present = "params" if "params" in obj else "params_ema"  # a model-zoo file may hold params_ema only
+        if key is not None:  # not in obj (the branch above took it otherwise)
+            warnings.warn(f"checkpoint has no '{key}' entry; using '{present}' (BasicSR fallback)", stacklevel=2)
+        state = obj[present]
     elif key is not None:
         raise KeyError(f"checkpoint has no entry '{key}'; top-level keys: {sorted(obj)[:8]}")
     else:
@@ -140,7 +152,9 @@ def extract_state_dict(obj: Mapping, key: str | None = None) -> StateDict:
 
 # ----------------------------------------------------------------------------------------------- key schemes
 def detect_scheme(state: Mapping[str, torch.Tensor]) -> str:
-    """``"old"`` (sequential ``model.N``), ``"esrgan"`` (``RRDB_trunk``...), ``"pesr"`` (``embed``) or ``"gansr"``."""
+    """``"old"`` (sequential ``model.N``), ``"esrgan"`` (``RRDB_trunk``...), ``"pesr"`` (``embed``),
+    ``"basicsr_edsr"`` (BasicSR's EDSR: ``conv_first``, ``body.N.conv1``, ``conv_after_body``),
+    ``"basicsr_msrresnet"`` (BasicSR's MSRResNet: ``upconv1``, ``conv_hr``) or ``"gansr"``."""
     keys = list(state)
     if any(k.startswith(("model.0.", "model.1.sub.")) for k in keys):
         return "old"
@@ -148,6 +162,10 @@ def detect_scheme(state: Mapping[str, torch.Tensor]) -> str:
         return "esrgan"
     if any(k.startswith("embed.") for k in keys):
         return "pesr"
+    if "conv_after_body.weight" in state and any(k.startswith("body.0.conv1.") for k in keys):
+        return "basicsr_edsr"
+    if "upconv1.weight" in state and "conv_hr.weight" in state:
+        return "basicsr_msrresnet"
     return "gansr"
 
 
@@ -221,6 +239,36 @@ def _pesr_rules(state: Mapping[str, torch.Tensor]) -> list[tuple[str, str]]:
     return rules
 
 
+def _basicsr_edsr_to_gansr(state: Mapping[str, torch.Tensor]) -> StateDict:
+    """BasicSR's ``EDSR`` (``basicsr/archs/edsr_arch.py``) -> gansr's :class:`~gansr.archs.edsr.EDSR` names.
+
+    BasicSR names the same network ``conv_first`` (= ``head.0``), ``body.N.conv{1,2}`` (= ``body.N.body.{0,2}``),
+    ``conv_after_body`` (= ``body.R``), ``upsample.N`` (= ``tail.0.N``), ``conv_last`` (= ``tail.1``), and keeps its
+    mean (DIV2K's) and ``img_range`` (255) as constants outside the state dict: the mean-shift tensors gansr stores
+    are added with those default values (a BasicSR EDSR trained with another ``rgb_mean`` is not detectable)."""
+    num_block = len({m.group(1) for k in state if (m := re.match(r"^body\.(\d+)\.conv1\.", k))})
+    renamed = _rename(state, [
+        (r"^conv_first\.", "head.0."),
+        (r"^body\.(\d+)\.conv1\.", r"body.\1.body.0."),
+        (r"^body\.(\d+)\.conv2\.", r"body.\1.body.2."),
+        (r"^conv_after_body\.", f"body.{num_block}."),
+        (r"^upsample\.(\d+)\.", r"tail.0.\1."),
+        (r"^conv_last\.", "tail.1."),
+    ])
+    for name, sign in (("sub_mean", -1), ("add_mean", 1)):
+        for key, tensor in MeanShift(255.0, sign=sign).state_dict().items():
+            renamed.setdefault(f"{name}.{key}", tensor)
+    return renamed
+
+
+_MSRRESNET_TO_GANSR = [
+    (r"^body\.(\d+)\.conv1\.", r"body.\1.body.0."),
+    (r"^body\.(\d+)\.conv2\.", r"body.\1.body.2."),
+    (r"^upconv1\.", "upsample.0."),  # conv, shuffle, LeakyReLU per stage: the second conv is upsample.3
+    (r"^upconv2\.", "upsample.3."),
+]
+
+
 def to_gansr_keys(state: Mapping[str, torch.Tensor]) -> StateDict:
     """Rename a state dict in any known scheme (:func:`detect_scheme`) to gansr names; tensors are shared."""
     scheme = detect_scheme(state)
@@ -230,6 +278,10 @@ def to_gansr_keys(state: Mapping[str, torch.Tensor]) -> StateDict:
         return _rename(state, _ESRGAN_TO_GANSR)
     if scheme == "pesr":
         return _rename(state, _pesr_rules(state))
+    if scheme == "basicsr_edsr":
+        return _basicsr_edsr_to_gansr(state)
+    if scheme == "basicsr_msrresnet":
+        return _rename(state, _MSRRESNET_TO_GANSR)
     return dict(state)
 
 

@@ -32,6 +32,7 @@ from torch.overrides import TorchFunctionMode
 
 from gansr.archs.bicubic import BicubicUpsampler
 from gansr.archs.edsr import EDSR
+from gansr.archs.msrresnet import MSRResNet
 from gansr.archs.rrdbnet import RRDBNet
 from gansr.archs.shared_extractor import SharedExtractor
 from gansr.archs.srresnet import SRResNet
@@ -56,7 +57,7 @@ def registry(*classes: type, public: Mapping[str, type] | None = None) -> dict[s
 
 
 # The networks a generator file may describe: generators and Fs-SRGAN's shared extractor, by import path.
-ARCHITECTURES: dict[str, type] = registry(RRDBNet, SRResNet, EDSR, BicubicUpsampler, SharedExtractor)
+ARCHITECTURES: dict[str, type] = registry(RRDBNet, SRResNet, MSRResNet, EDSR, BicubicUpsampler, SharedExtractor)
 
 
 def _is_plain(value: object) -> bool:
