@@ -34,3 +34,11 @@ def tiny_hr_folder(tmp_path_factory) -> Path:
     for i in range(4):
         write_image(folder / f"img{i}.png", rng.integers(0, 256, (48, 48, 3), dtype=np.uint8))
     return folder
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``make test``: ``-n 2 --dist loadgroup``) the SLURM tests share one cluster, so they run
+    in one worker, one after the other (their session fixture starts the cluster once there)."""
+    for item in items:
+        if "slurm" in Path(str(item.fspath)).parent.name:
+            item.add_marker(pytest.mark.xdist_group("slurm"))
