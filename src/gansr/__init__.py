@@ -7,7 +7,7 @@ each has ``--help``) and README.md. From Python:
 Inference (docs/inference.md)::
 
     import gansr
-    generator = gansr.load_generator("outputs/train/<run>/generator.pth")   # or a run's .ckpt
+    generator = gansr.load_generator("outputs/<task>/<run>/generator.pth")   # or a run's .ckpt
     sr = gansr.upscale(image, generator, tile=256)   # numpy uint8 HxWx3, PIL image or float tensor in, same out
 
 Training modules (LightningModules; docs/methods.md says what each trains)::

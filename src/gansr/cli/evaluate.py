@@ -1,7 +1,7 @@
 """``gansr-eval``: score generator files (or MATLAB-exact bicubic) on benchmark sets and write one table.
 
-    gansr-eval checkpoint=outputs/train/esrgan/generator.pth sets=[Set5,Set14,BSD100] paths.data_dir=../shared/data
-    gansr-eval checkpoint=[outputs/train/a/generator.pth,outputs/train/b/generator.pth] sets=[Set5]   # two rows per set
+    gansr-eval checkpoint=outputs/esrgan/gan/generator.pth sets=[Set5,Set14,BSD100] paths.data_dir=../shared/data
+    gansr-eval checkpoint=[outputs/esrgan/a/generator.pth,outputs/esrgan/b/generator.pth] sets=[Set5]   # two rows per set
     gansr-eval sets=[Set5] metrics=[psnr_y,ssim_y]                      # the Bicubic row
     gansr-eval root=../shared/data sets=[Urban100] folders={Urban100:Urban100_subset}
 
