@@ -34,3 +34,27 @@ def tiny_hr_folder(tmp_path_factory) -> Path:
     for i in range(4):
         write_image(folder / f"img{i}.png", rng.integers(0, 256, (48, 48, 3), dtype=np.uint8))
     return folder
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """The output folder of one full ``gansr-demo`` (as ``make demo`` runs it: 1 thread, offline; about 2 min of CPU
+    on the 2-core development machine), run once per session in a subprocess. Tests that use it are marked
+    ``xdist_group("demo")`` so that one pytest-xdist worker runs it for all of them."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("demo") / "demo_outputs"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src"), "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "gansr.cli.demo", "--out", str(out)], env=env,
+                          capture_output=True, text=True, timeout=3600)
+    assert done.returncode == 0, f"gansr-demo failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return out
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``make test``: ``-n 2 --dist loadgroup``) the SLURM tests share one cluster, so they run
+    in one worker, one after the other (their session fixture starts the cluster once there)."""
+    for item in items:
+        if "slurm" in Path(str(item.fspath)).parent.name:
+            item.add_marker(pytest.mark.xdist_group("slurm"))

@@ -156,3 +156,27 @@ def test_unwritable_out_fails_before_scoring(five_hr_three_sr, tmp_path, monkeyp
     with pytest.raises(SystemExit) as info:
         main(["--sr", str(sr_dir), "--hr", str(hr_dir), "--allow-partial", "--out", str(blocker / "scores.json")])
     assert str(blocker / "scores.json") in str(info.value)
+
+
+def test_mod_crops_plain_hr_like_the_released_fasrgan_hr(shared_data, tmp_path):
+    """FASRGAN's released Set5 outputs are x4 of HR cropped to multiples of 8 (folder ``HR_GTmod12``; woman 224 px
+    wide from 228): against plain Set5 HR they are a size mismatch; with ``--mod 8`` the scores equal those against
+    the released HR images."""
+    released = shared_data / "reference_outputs" / "FASRGAN_official" / "Set5"
+    sr = released / "FASRGAN"
+    with pytest.raises(SystemExit, match="size mismatch.*--mod 8"):
+        main(["--sr", str(sr), "--hr", str(shared_data / "Set5" / "HR"), "--metrics", "psnr_y,ssim_y"])
+    plain, gtmod12 = tmp_path / "plain.json", tmp_path / "gtmod12.json"
+    main(["--sr", str(sr), "--hr", str(shared_data / "Set5" / "HR"), "--mod", "8", "--metrics", "psnr_y,ssim_y",
+          "--out", str(plain)])
+    main(["--sr", str(sr), "--hr", str(released / "HR_GTmod12"), "--metrics", "psnr_y,ssim_y", "--out", str(gtmod12)])
+    plain_doc, gtmod12_doc = json.loads(plain.read_text()), json.loads(gtmod12.read_text())
+    assert plain_doc["matching"]["scored"] == 5
+    assert plain_doc["metrics"] == gtmod12_doc["metrics"]
+    assert plain_doc["conventions"]["hr_mod"] == 8
+
+
+def test_mod_must_be_positive(folders):
+    sr_dir, hr_dir = folders
+    with pytest.raises(SystemExit, match=r"--mod 0: give a positive integer"):
+        main(["--sr", str(sr_dir), "--hr", str(hr_dir), "--mod", "0"])

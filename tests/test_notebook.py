@@ -79,16 +79,15 @@ def test_load_gan_run_errors_clearly(tmp_path):
         load_gan_run(tmp_path)
 
 
-def test_notebook_runs_on_demo_outputs(tmp_path):
+@pytest.mark.slow
+@pytest.mark.xdist_group("demo")
+def test_notebook_runs_on_demo_outputs(demo_run, tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    from gansr.cli.demo import main as demo
 
-    out = tmp_path / "demo"
-    demo(["--out", str(out), "trainer.max_steps=3", "trainer.val_check_interval=3",
-          "callbacks.checkpoint.every_n_iterations=3", "data.batch_size=2", "trainer.enable_progress_bar=false"])
+    out = demo_run  # the full demo, shared with tests/test_demo.py
     module = load_gan_run(out / "gan")
-    assert isinstance(module, FASRGAN) and module.iteration == 3
+    assert isinstance(module, FASRGAN) and module.iteration == 100
     with pytest.raises(ValueError, match="not a GAN run"):
         load_gan_run(out / "psnr")
     # a gansr-train folder without the CSV logger: the config @hydra.main saved
@@ -96,7 +95,7 @@ def test_notebook_runs_on_demo_outputs(tmp_path):
     (hydra_run / ".hydra").mkdir(parents=True)
     shutil.copy(out / "gan" / "hparams.yaml", hydra_run / ".hydra" / "config.yaml")
     shutil.copytree(out / "gan" / "checkpoints", hydra_run / "checkpoints")
-    assert load_gan_run(hydra_run).iteration == 3
+    assert load_gan_run(hydra_run).iteration == 100
 
     nb = nbformat.read(REPO / "notebooks" / "results.ipynb", as_version=4)
     env = {**os.environ, "GANSR_DEMO_DIR": str(out), "GANSR_TABLE": ""}

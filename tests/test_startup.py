@@ -30,7 +30,7 @@ def test_import_gansr_metrics_needs_torch_only(repo_root):
 def test_lazy_exports_resolve_and_unknown_names_fail():
     import gansr
 
-    assert set(gansr.__all__) <= set(dir(gansr))
+    assert all(getattr(gansr, name) is not None for name in gansr.__all__)  # each public name resolves
     assert gansr.ESRGAN.__name__ == "ESRGAN" and gansr.GANModule.__name__ == "GANModule"
     from gansr import FASRGAN, PSNRModule  # noqa: F401  (the documented import form)
 

@@ -1,17 +1,26 @@
-"""gansr: GAN-based single-image super-resolution on PyTorch Lightning and Hydra.
+"""gansr: GAN-based single-image super-resolution (SRGAN, ESRGAN, FASRGAN, Fs-SRGAN, FA+Fs-SRGAN, PESR, EDSR-GAN,
+mask-aided training) on PyTorch Lightning and Hydra.
 
-The training stages and the named GAN variants::
-
-    from gansr import ESRGAN, FASRGAN, FsSRGAN, FAFsSRGAN, SRGAN, PESR, EDSRGAN, GANModule, PSNRModule
-
-``import gansr`` loads nothing heavy: each public name is imported from its module on first use (PEP 562 module
-``__getattr__``), so the command-line tools that need no Lightning (``gansr-downscale``, ``gansr-score``, ...) start
-fast. To export a new name, add it to ``_LAZY_EXPORTS`` (name -> module that defines it).
+Most work goes through the commands (``gansr-train``, ``gansr-eval``, ``gansr-upscale``, ``gansr-score``, ...;
+each has ``--help``) and README.md. From Python:
 
 Inference (docs/inference.md)::
 
-    generator = gansr.load_generator("outputs/esrgan/run/generator.pth")
+    import gansr
+    generator = gansr.load_generator("outputs/<task>/<run>/generator.pth")   # or a run's .ckpt
     sr = gansr.upscale(image, generator, tile=256)   # numpy uint8 HxWx3, PIL image or float tensor in, same out
+
+Training modules (LightningModules; docs/methods.md says what each trains)::
+
+    from gansr import ESRGAN, FASRGAN, FsSRGAN, FAFsSRGAN, SRGAN, PESR, EDSRGAN, GANModule, PSNRModule
+
+    GANModule    one GAN stage built from parts (generator, discriminator, losses, optional mask/attention/sharing)
+    PSNRModule   the PSNR-oriented pre-training stage (pixel losses only)
+    SRGAN, ESRGAN, FASRGAN, FsSRGAN, FAFsSRGAN, PESR, EDSRGAN
+                 GANModule with the parts and defaults of each paper fixed
+
+``help(gansr.FASRGAN)`` documents one class (with what it inherits from LightningModule); ``import gansr`` itself
+loads nothing heavy.
 """
 from __future__ import annotations
 
@@ -21,8 +30,11 @@ from gansr.utils.lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
-#: public name -> the module that defines it (imported on first attribute access)
-_LAZY_EXPORTS: dict[str, str] = {
+# public name -> the module that defines it, imported on first attribute access (PEP 562 ``__getattr__``) so that
+# ``import gansr`` and the light commands start fast. A new public name goes here, in ``__all__`` and in the
+# TYPE_CHECKING block. ``dir(gansr)`` lists only what is loaded, so ``help(gansr)`` shows the docstring above
+# instead of importing Lightning and rendering every inherited LightningModule method.
+_LAZY_EXPORTS = {
     "GANModule": "gansr.training.gan_module",
     "PSNRModule": "gansr.training.psnr_module",
     "SRGAN": "gansr.training.variants",
@@ -46,7 +58,3 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real objects
 
 
 __getattr__ = lazy_getattr(__name__, globals(), _LAZY_EXPORTS)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY_EXPORTS])

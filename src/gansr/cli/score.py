@@ -10,8 +10,11 @@ without an SR image are an error (a mean over part of a set is not that set's sc
 files without an HR image are listed in a warning; no match at all is an error. The JSON's ``"matching"`` says how many
 images were scored and lists the unmatched files.
 
-Sizes: the HR image is cropped top-left to the SR size when it is larger by less than ``--scale`` pixels in each
-dimension (SR of a mod-cropped LR; a note is printed); any other size difference is an error naming both files.
+Sizes: with ``--mod N`` each HR image is first cropped top-left to a multiple of N in height and width, as the
+papers' test code does (``modcrop``). FASRGAN's released Set5 outputs need ``--mod 8``: their HR folder is named
+``HR_GTmod12`` but holds Set5 cropped to multiples of 8 (woman 224x344 from 228x344). Then the HR
+image is cropped top-left to the SR size when it is larger by less than ``--scale`` pixels in each dimension (SR of a
+mod-cropped LR; a note is printed); any other size difference is an error naming both files.
 
 Conventions (written to the JSON under "conventions"): images read as 8-bit RGB; PSNR/SSIM/RMSE shave
 ``--crop-border`` pixels (default: the scale) before the MATLAB ``rgb2ycbcr`` Y conversion; SSIM is Wang 2003
@@ -69,6 +72,15 @@ def match_files(sr_files: list[Path], hr_files: list[Path]) -> tuple[list[tuple[
     return pairs, unmatched_sr, [hr for hr in hr_files if hr not in used]
 
 
+def mod_crop(hr: torch.Tensor, mod: int | None) -> torch.Tensor:
+    """``hr (3,H,W)`` cropped top-left to ``(3, H - H % mod, W - W % mod)`` (BasicSR / FASRGAN ``modcrop``); as is
+    when ``mod`` is None."""
+    if mod is None:
+        return hr
+    height, width = hr.shape[-2:]
+    return hr[:, : height - height % mod, : width - width % mod]
+
+
 def align_hr(sr: torch.Tensor, hr: torch.Tensor, scale: int, sr_path: Path, hr_path: Path) -> torch.Tensor:
     """Crop ``hr (3,H,W)`` top-left to ``sr (3,h,w)`` when ``0 <= H-h < scale`` and ``0 <= W-w < scale``."""
     (h, w), (hh, hw) = sr.shape[-2:], hr.shape[-2:]
@@ -79,7 +91,8 @@ def align_hr(sr: torch.Tensor, hr: torch.Tensor, scale: int, sr_path: Path, hr_p
         return hr[:, :h, :w]
     raise ValueError(
         f"size mismatch: SR {sr_path} is {h}x{w} but HR {hr_path} is {hh}x{hw} (HR may only be larger by less than "
-        f"the scale {scale}); check --scale and that the SR images come from these HR images"
+        f"the scale {scale}); check --scale and that the SR images come from these HR images (SR of mod-cropped HR: --mod N, "
+        f"e.g. --mod 8 for FASRGAN's released Set5 outputs)"
     )
 
 
@@ -88,6 +101,7 @@ def _conventions(args: argparse.Namespace, names: list[str]) -> dict[str, object
         "scale": args.scale,
         "input": "8-bit RGB files",
         "matching": "SR stem == HR stem, or longest HR stem prefix followed by _ - . space or x<digit>",
+        "hr_mod": args.mod,
     }
     if {"psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "rmse"} & set(names):
         conventions["crop_border"] = args.crop_border
@@ -153,7 +167,7 @@ def score_folders(args: argparse.Namespace) -> dict[str, object]:
     rows: list[dict[str, object]] = []
     for sr_path, hr_path in pairs:
         sr = to_tensor(read_image(sr_path))
-        hr = align_hr(sr, to_tensor(read_image(hr_path)), args.scale, sr_path, hr_path)
+        hr = align_hr(sr, mod_crop(to_tensor(read_image(hr_path)), args.mod), args.scale, sr_path, hr_path)
         row: dict[str, object] = {"name": sr_path.name, "hr": hr_path.name}
         for name, metric in metrics.items():
             row[name] = _finite(float(metric(sr[None], hr[None])))  # accumulates and returns this image's value
@@ -175,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--metrics", default=None,
                         help="comma-separated: psnr_y,ssim_y,psnr_rgb,ssim_rgb,rmse,lpips,niqe,ma,pi (default: those "
                              "of psnr_y,ssim_y,lpips,niqe,ma,pi whose weight files exist; one line names the others)")
+    parser.add_argument("--mod", type=int, default=None,
+                        help="crop each HR image top-left to a multiple of N first (modcrop; FASRGAN's released Set5 "
+                             "outputs: 8; default: no mod-crop)")
     parser.add_argument("--crop-border", type=int, default=None,
                         help="border shaved by PSNR/SSIM/RMSE (default: the scale)")
     parser.add_argument("--nr-crop-border", type=int, default=0,
@@ -199,6 +216,8 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.crop_border is None:
         args.crop_border = args.scale
+    if args.mod is not None and args.mod < 1:
+        raise SystemExit(f"gansr-score: error: --mod {args.mod}: give a positive integer (e.g. 12) or leave it out")
     try:
         if args.out is not None:
             check_writable_file(args.out, "--out file")
