@@ -162,7 +162,7 @@ def evaluate(cfg: DictConfig) -> list[dict[str, object]]:
                                        lpips_version=cfg.lpips_version, round_y=cfg.round_y,
                                        niqe_params_path=niqe_params, device=device, save_dir=save_dir)
             rows.append({"method": method, "set": dataset.name, "images": len(dataset), **scores})
-    title = f"{methods[0]}, x{cfg.scale}" if len(methods) == 1 else f"x{cfg.scale}"
+    title = f"{', '.join(methods)}, x{cfg.scale}"
     if cfg.lr != "bicubic":
         title += f", {cfg.lr.upper()} LR"
     table = write_table(rows, out_dir / "results.md", out_dir / "results.csv", title=title)
