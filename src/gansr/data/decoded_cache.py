@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from gansr.data.image_io import read_image
+from gansr.utils.atomic import atomic_path
 
 __all__ = ["decoded_file", "read_decoded"]
 
@@ -45,9 +46,8 @@ def _open_entry(path: Path, cache_dir: Path) -> tuple[Path, int, tuple[int, ...]
         if attempt == 0:
             image = read_image(path)
             entry.parent.mkdir(parents=True, exist_ok=True)
-            tmp = entry.with_name(f"{entry.stem}.{os.getpid()}.tmp.npy")
-            np.save(tmp, image)
-            os.replace(tmp, entry)
+            with atomic_path(entry) as tmp:  # unique across processes and hosts sharing the cache
+                np.save(tmp, image)
     raise OSError(f"decoded cache entry {entry} of {path} cannot be read back; delete {cache_dir}")
 
 

@@ -36,6 +36,7 @@ from tqdm import tqdm
 from gansr.data.datasets import HRFolderDataset, lr_file_name, make_lr
 from gansr.data.image_io import IMAGE_EXTENSIONS, DatasetNotFoundError, list_images, read_image, write_image
 from gansr.data.transforms import mod_crop
+from gansr.utils.atomic import atomic_path
 
 __all__ = [
     "DIV2K_SHA256",
@@ -79,22 +80,21 @@ def _sha256(path: Path) -> str:
 
 
 def _fetch(url: str, dest: Path, target: Path, timeout: float) -> None:
-    part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
+        # a temporary name unique across processes and hosts (the nodes of a multi-node job share the folder)
+        with atomic_path(dest) as part, urllib.request.urlopen(url, timeout=timeout) as response, \
+                open(part, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
                 for block in iter(lambda: response.read(1 << 20), b""):
                     out.write(block)
                     bar.update(len(block))
     except (urllib.error.URLError, OSError) as err:
-        part.unlink(missing_ok=True)
         raise DatasetDownloadError(
             f"could not download {url} ({err}). Fetch it by hand and put it at {dest} "
             f"(or unzip its images into {target}), then run again"
         ) from err
-    os.replace(part, dest)
 
 
 def _unzip_images(zip_path: Path, target: Path) -> int:

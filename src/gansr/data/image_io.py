@@ -16,6 +16,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from gansr.utils.atomic import atomic_path
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "DatasetNotFoundError",
@@ -111,8 +113,9 @@ def write_image(path: str | os.PathLike, img: np.ndarray | Tensor | Image.Image,
     """Write ``(H,W,3)`` uint8, a ``(3,H,W)`` float [0,1] tensor or a PIL image to ``path`` (format from the
     extension).
 
-    The file is written to a temporary name and moved into place, so concurrent writers (dataloader workers,
-    DDP ranks) never leave a half-written file. PNG compression level 3 as BasicSR's sub-image extraction.
+    The file is written to a temporary name and moved into place (:func:`gansr.utils.atomic.atomic_path`: the name
+    holds host, PID and a random tag), so concurrent writers (dataloader workers, DDP ranks, the nodes of a
+    multi-node job on a shared file system) never leave a half-written file nor move each other's. PNG compression level 3 as BasicSR's sub-image extraction.
     """
     path = Path(path)
     arr = to_uint8(img) if isinstance(img, Tensor) else img if isinstance(img, Image.Image) else np.asarray(img)
@@ -122,10 +125,9 @@ def write_image(path: str | os.PathLike, img: np.ndarray | Tensor | Image.Image,
     if fmt is None:
         raise ValueError(f"write_image: unknown image extension {path.suffix!r} in {path}; use one of {IMAGE_EXTENSIONS}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     kwargs = {"compress_level": png_compress_level} if fmt == "PNG" else {}
-    (arr if isinstance(arr, Image.Image) else Image.fromarray(arr)).save(tmp, format=fmt, **kwargs)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        (arr if isinstance(arr, Image.Image) else Image.fromarray(arr)).save(tmp, format=fmt, **kwargs)
     return path
 
 
