@@ -164,6 +164,25 @@ def launcher(kind: str, config: dict):
     return instance
 
 
+
+def test_a_run_that_raises_fails_its_slurm_job(monkeypatch):
+    """Hydra's run_job turns the run's exception into a FAILED result; the job raises it again, so submitit and
+    SLURM see the job fail (before: the job ended COMPLETED and a row queued afterok on a failed stage started)."""
+    from hydra.core.utils import JobReturn, JobStatus
+    from hydra_plugins.gansr_launcher.launcher import SlurmLauncher
+    from hydra_plugins.hydra_submitit_launcher import submitit_launcher
+
+    outcome = {}
+    monkeypatch.setattr(submitit_launcher.BaseSubmititLauncher, "__call__", lambda self, *args: outcome["result"])
+    launcher = SlurmLauncher.__new__(SlurmLauncher)  # the job's copy; its set-up is the base class's, replaced here
+    job = (["seed=1"], "hydra.sweep.dir", 0, "job_id_for_0", {})
+    outcome["result"] = JobReturn(status=JobStatus.FAILED, _return_value=FileNotFoundError("no images in HR/"))
+    with pytest.raises(FileNotFoundError, match="no images in HR/"):
+        launcher(*job)
+    outcome["result"] = JobReturn(status=JobStatus.COMPLETED, _return_value=0.5)
+    assert launcher(*job) is outcome["result"]
+
+
 @pytest.mark.parametrize(("kind", "sweeper", "waits"), [
     ("slurm", "hydra._internal.core_plugins.basic_sweeper.BasicSweeper", False),  # queue and return
     ("slurm", "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper", True),  # Optuna reads results

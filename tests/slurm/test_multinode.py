@@ -188,3 +188,34 @@ def kill_tasks_on_node(job: str, node: str) -> list[int]:
     for pid in victims:
         subprocess.run(["kill", "-KILL", str(pid)], check=False)
     return victims
+
+
+def test_table_stage_chain_runs_on_two_nodes(multinode_cluster, tiny_hr_folder, tmp_path):
+    """``python -m gansr.tables --table srgan --scale paper --execute --slurm --rows SRGAN-MSE`` with the launcher
+    and trainer on 2 nodes x 1 process (tiny, 2 iterations each): the PSNR stage (SRResNet) runs on both nodes,
+    then the row, queued ``afterok`` on it, starts from the stage's last.ckpt on both nodes."""
+    runs = tmp_path / "runs"
+    two_nodes = ["hydra.launcher.nodes=2", "hydra.launcher.tasks_per_node=1", "hydra.launcher.gpus_per_node=null",
+                 "hydra.launcher.mem_gb=null", "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=10",
+                 "trainer=ddp", "trainer.num_nodes=2", "trainer.devices=1", *CPU]
+    tiny = ["data=folder", f"data.train.hr_dir={tiny_hr_folder}", f"data.train.lr_cache_dir={tmp_path / 'lr'}",
+            "data.val=[]", "data.patch_size=32", "data.batch_size=4", "data.num_workers=0", "generator.num_feat=8",
+            "generator.num_block=1", "discriminator.num_feat=4", "trainer.max_steps=2", "trainer.val_check_interval=2",
+            "callbacks.checkpoint.every_n_iterations=2", "trainer.enable_progress_bar=false"]  # the table logs CSV + W&B (disabled)
+    done = client(sys.executable, "-m", "gansr.tables", "--table", "srgan", "--scale", "paper", "--execute", "--slurm",
+                  "--rows", "SRGAN-MSE", "--output-root", str(runs), "--no-wandb", "--override", *two_nodes, *tiny,
+                  timeout=600)
+    jobs = dict(re.findall(r"(\w+): job (\d+)", done.stdout.strip().split("\n")[-1]))
+    assert list(jobs) == ["pretrain_srresnet_psnr", "srgan_mse"], done.stdout[-3000:]
+    stage, row = jobs.values()
+    assert f"#SBATCH --dependency=afterok:{stage}\n" in (runs / ".submitit" / row / f"{row}_submission.sh").read_text()
+    wait_until_done([stage, row], timeout=600, client=ON_MN1)
+    logs = "\n".join(p.read_text(errors="replace") for p in sorted(runs.glob(".submitit/*/*_log.*")))
+    for name, job in jobs.items():
+        assert job_field(job, "JobState", ON_MN1) == "COMPLETED", logs[-4000:]
+        assert job_field(job, "NodeList", ON_MN1) == "mn[1-2]"
+        assert safe_load(runs / name / "checkpoints" / "last.ckpt")["iteration"] == 2
+        assert (runs / name / "generator.pth").is_file()
+    assert logs.count("MEMBER: 2/2") == 2  # each job's second rank joined from the other node
+    row_config = (runs / "srgan_mse" / ".hydra" / "overrides.yaml").read_text()
+    assert f"module.generator_init={runs / 'pretrain_srresnet_psnr' / 'checkpoints' / 'last.ckpt'}" in row_config
