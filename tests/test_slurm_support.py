@@ -169,11 +169,12 @@ def test_a_run_that_raises_fails_its_slurm_job(monkeypatch):
     """Hydra's run_job turns the run's exception into a FAILED result; the job raises it again, so submitit and
     SLURM see the job fail (before: the job ended COMPLETED and a row queued afterok on a failed stage started)."""
     from hydra.core.utils import JobReturn, JobStatus
-    from hydra_plugins.gansr_launcher.launcher import SlurmLauncher
-    from hydra_plugins.hydra_submitit_launcher import submitit_launcher
+    from hydra_plugins.gansr_launcher.launcher import SlurmLauncher, _GansrLauncher
 
     outcome = {}
-    monkeypatch.setattr(submitit_launcher.BaseSubmititLauncher, "__call__", lambda self, *args: outcome["result"])
+    # submitit's launcher class after gansr's in the MRO (Hydra's plugin scan may have reloaded its module since)
+    base = SlurmLauncher.__mro__[SlurmLauncher.__mro__.index(_GansrLauncher) + 1]
+    monkeypatch.setattr(base, "__call__", lambda self, *args: outcome["result"])
     launcher = SlurmLauncher.__new__(SlurmLauncher)  # the job's copy; its set-up is the base class's, replaced here
     job = (["seed=1"], "hydra.sweep.dir", 0, "job_id_for_0", {})
     outcome["result"] = JobReturn(status=JobStatus.FAILED, _return_value=FileNotFoundError("no images in HR/"))
