@@ -1,6 +1,7 @@
 """Image reading/writing, folder listing and the pure transforms (mod_crop, paired_random_crop, augment)."""
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -172,3 +173,37 @@ def test_set14_grayscale_file_is_read_as_rgb(shared_data):
     with pytest.warns(UserWarning, match=r"bridge\.png.*grayscale"):
         arr = read_image(Path(shared_data) / "Set14" / "HR" / "bridge.png")
     assert arr.ndim == 3 and arr.shape[2] == 3
+
+
+def _other_host_writes_first(monkeypatch, write_as_other_host) -> None:
+    """Two nodes of a multi-node job, whose processes happen to have the same PID, write the same file of a cache
+    on a shared file system: this process ("node-a") has written its temporary file when the other ("node-b")
+    writes and renames its own, then this process renames. ``os.replace`` is where the other host cuts in."""
+    import socket
+
+    monkeypatch.setattr(os, "getpid", lambda: 4242)
+    monkeypatch.setattr(socket, "gethostname", lambda: "node-a")
+    replace = os.replace
+    cut_in = []
+
+    def replace_after_the_other_host(src, dst):
+        if not cut_in:
+            cut_in.append(src)
+            with monkeypatch.context() as other:
+                other.setattr(socket, "gethostname", lambda: "node-b")
+                write_as_other_host()
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace_after_the_other_host)
+
+
+def test_lr_cache_file_written_by_two_hosts_at_once(tmp_path, monkeypatch):
+    """The LR cache (``write_image``): before, the temporary name held only the PID, so node-b renamed node-a's
+    temporary file (the same name) away and node-a's rename failed (FileNotFoundError)."""
+    rng = np.random.default_rng(0)
+    mine, theirs = (rng.integers(0, 256, (12, 12, 3), dtype=np.uint8) for _ in range(2))
+    target = tmp_path / "lr" / "img0x4.png"
+    _other_host_writes_first(monkeypatch, lambda: write_image(target, theirs))
+    write_image(target, mine)
+    np.testing.assert_array_equal(read_image(target), mine)  # the last rename wins, whole
+    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temporary file left

@@ -10,8 +10,8 @@ import torch
 
 from gansr.data.datamodule import SRDataModule
 from gansr.data.datasets import HRFolderDataset
-from gansr.data.decoded_cache import decoded_file
-from gansr.data.image_io import write_image
+from gansr.data.decoded_cache import _open_entry, decoded_file, read_decoded
+from gansr.data.image_io import read_image, write_image
 from gansr.data.sampling import (
     PositionSampler,
     SeededStream,
@@ -19,6 +19,7 @@ from gansr.data.sampling import (
     epoch_permutation,
 )
 from gansr.data.throughput import folder_patches_per_second
+from test_data_io import _other_host_writes_first
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +91,12 @@ def test_throughput_figure_on_a_tiny_folder(folder, tmp_path):
                                         decoded_cache_dir=tmp_path / "decoded", lr_cache_dir=folder.parent / "lr")
     assert figures["patches_per_s"] > 0 and figures["batch_size"] == 2 and figures["batches"] == 4
     assert figures["decoded_cache"] and figures["main_cpu_ms_per_patch"] > 0
+
+
+def test_decoded_cache_entry_written_by_two_hosts_at_once(folder, tmp_path, monkeypatch):
+    """Two nodes fill one decoded cache on a shared file system with processes of the same PID: each writes its
+    own temporary entry (before, node-a's rename failed: node-b had moved the shared temporary name away)."""
+    image, cache = sorted(folder.glob("*.png"))[0], tmp_path / "decoded"
+    _other_host_writes_first(monkeypatch, lambda: _open_entry(image, cache))
+    np.testing.assert_array_equal(read_decoded(image, cache), read_image(image))
+    assert [p.name for p in cache.iterdir()] == [decoded_file(image, cache).name]

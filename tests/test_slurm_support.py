@@ -4,6 +4,7 @@ The runs on a real SLURM are in tests/slurm/."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,7 +23,8 @@ from gansr.training.preemption import PreemptionCheckpoint
 from gansr.utils.checkpoint import safe_load
 
 REPO = Path(__file__).resolve().parents[1]
-SLURM_VARIABLES = ("SLURM_JOB_ID", "SLURM_RESTART_COUNT", "SLURM_NTASKS", "SLURM_JOB_NAME", "SUBMITIT_EXECUTOR")
+SLURM_VARIABLES = ("SLURM_JOB_ID", "SLURM_RESTART_COUNT", "SLURM_NTASKS", "SLURM_JOB_NAME", "SLURM_PROCID",
+                   "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SUBMITIT_EXECUTOR")
 
 
 @pytest.fixture
@@ -37,6 +39,38 @@ def tiny_run(hr_folder: Path, tmp_path: Path) -> list[str]:
             f"data.train.lr_cache_dir={tmp_path / 'lr'}", "data.val=[]", "data.patch_size=32", "data.batch_size=4",
             "data.num_workers=0", "generator.num_feat=8", "generator.num_block=1", "generator.num_grow_ch=4",
             "trainer.val_check_interval=100000", "trainer.enable_progress_bar=false", "logger=csv"]
+
+
+# ------------------------------------------------------------------------------------------- run folder
+
+
+def test_run_folder_follows_the_slurm_job_for_every_rank_and_requeue(no_slurm, tmp_path):
+    """Every rank (``SLURM_PROCID``) and every restart of one job composes the same run_name and run folder,
+    without the user naming it; outside SLURM the default stays the launch time."""
+    outside = compose_config([], tmp_path / "x").run_name
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d", outside)
+    no_slurm.setenv("SLURM_JOB_ID", "4711")
+    no_slurm.setenv("SLURM_JOB_NAME", "esrgan x4/paper")
+    folders = set()
+    for rank, restarts in ((0, 0), (1, 0), (0, 1), (1, 3)):
+        no_slurm.setenv("SLURM_PROCID", str(rank))
+        no_slurm.setenv("SLURM_RESTART_COUNT", str(restarts))
+        cfg = compose_config([], tmp_path / "x")
+        assert cfg.run_name == "esrgan_x4_paper-4711"
+        folders.add(cfg.hydra.run.dir)
+    assert folders == {f"{Path.cwd()}/outputs/train/esrgan_x4_paper-4711"}
+    no_slurm.setenv("SLURM_ARRAY_JOB_ID", "4700")
+    no_slurm.setenv("SLURM_ARRAY_TASK_ID", "3")
+    assert compose_config([], tmp_path / "x").run_name == "esrgan_x4_paper-4700_3"  # the id squeue shows
+    assert compose_config(["run_name=mine"], tmp_path / "x").run_name == "mine"  # a name given wins
+
+
+def test_gansr_train_resolves_the_job_run_name(no_slurm):
+    """The ``@hydra.main`` entry point knows the resolver (the config composes and resolves as in a job)."""
+    env = dict(os.environ, SLURM_JOB_ID="12", SLURM_JOB_NAME="demo", PYTHONPATH=str(REPO / "src"))
+    done = subprocess.run([sys.executable, "-m", "gansr.cli.train", "--cfg", "job", "--resolve", "-p", "run_name"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "demo-12", done.stdout + done.stderr[-2000:]
 
 
 # ------------------------------------------------------------------------------------------- requeue
@@ -128,6 +162,26 @@ def launcher(kind: str, config: dict):
         SlurmLauncher if kind == "slurm" else LocalLauncher)
     instance.config = OmegaConf.create(config)
     return instance
+
+
+
+def test_a_run_that_raises_fails_its_slurm_job(monkeypatch):
+    """Hydra's run_job turns the run's exception into a FAILED result; the job raises it again, so submitit and
+    SLURM see the job fail (before: the job ended COMPLETED and a row queued afterok on a failed stage started)."""
+    from hydra.core.utils import JobReturn, JobStatus
+    from hydra_plugins.gansr_launcher.launcher import SlurmLauncher, _GansrLauncher
+
+    outcome = {}
+    # submitit's launcher class after gansr's in the MRO (Hydra's plugin scan may have reloaded its module since)
+    base = SlurmLauncher.__mro__[SlurmLauncher.__mro__.index(_GansrLauncher) + 1]
+    monkeypatch.setattr(base, "__call__", lambda self, *args: outcome["result"])
+    launcher = SlurmLauncher.__new__(SlurmLauncher)  # the job's copy; its set-up is the base class's, replaced here
+    job = (["seed=1"], "hydra.sweep.dir", 0, "job_id_for_0", {})
+    outcome["result"] = JobReturn(status=JobStatus.FAILED, _return_value=FileNotFoundError("no images in HR/"))
+    with pytest.raises(FileNotFoundError, match="no images in HR/"):
+        launcher(*job)
+    outcome["result"] = JobReturn(status=JobStatus.COMPLETED, _return_value=0.5)
+    assert launcher(*job) is outcome["result"]
 
 
 @pytest.mark.parametrize(("kind", "sweeper", "waits"), [

@@ -1,4 +1,6 @@
-"""Helpers of the SLURM tests: submit tiny gansr runs to the cluster of tests/slurm/cluster.sh, wait for jobs."""
+"""Helpers of the SLURM tests: submit tiny gansr runs to the clusters of tests/slurm/cluster.sh (one node) and
+tests/slurm/multinode.sh (two), wait for jobs. The SLURM commands take ``client``: the prefix that runs a client
+command where the controller is reachable (none for cluster.sh; :data:`ON_MN1` for multinode.sh)."""
 from __future__ import annotations
 
 import os
@@ -6,10 +8,14 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER = Path(__file__).with_name("cluster.sh")
+MULTINODE = Path(__file__).with_name("multinode.sh")
+#: runs a client command (sbatch, srun, squeue, scontrol) on node mn1 of the multinode.sh cluster
+ON_MN1 = ("bash", str(MULTINODE), "on", "mn1")
 #: launcher settings for the test cluster: CPU only, one CPU per job, short limits
 LAUNCHER = [
     "hydra/launcher=submitit_slurm",
@@ -58,15 +64,16 @@ def submit_sweep(overrides: list[str]) -> list[str]:
     return re.findall(r"^\[gansr\] submitted SLURM job (\S+):", done.stdout, re.MULTILINE)
 
 
-def queued(job_ids: list[str]) -> list[str]:
+def queued(job_ids: list[str], client: Sequence[str] = ()) -> list[str]:
     """The jobs among ``job_ids`` that SLURM still holds (pending, running, completing)."""
-    out = subprocess.run(["squeue", "-h", "-o", "%i %T", "-j", ",".join(job_ids)], capture_output=True, text=True, check=False)
+    out = subprocess.run([*client, "squeue", "-h", "-o", "%i %T", "-j", ",".join(job_ids)], capture_output=True,
+                         text=True, check=False)
     return out.stdout.split("\n")[:-1] if out.returncode == 0 else []
 
 
-def wait_until_done(job_ids: list[str], timeout: float = 300) -> None:
+def wait_until_done(job_ids: list[str], timeout: float = 300, client: Sequence[str] = ()) -> None:
     deadline = time.monotonic() + timeout
-    while left := queued(job_ids):
+    while left := queued(job_ids, client):
         assert time.monotonic() < deadline, f"jobs still queued after {timeout:.0f} s: {left}"
         time.sleep(1)
 
@@ -78,7 +85,8 @@ def wait_for(condition, what: str, timeout: float = 300) -> None:
         time.sleep(0.5)
 
 
-def job_field(job_id: str, name: str) -> str:
+def job_field(job_id: str, name: str, client: Sequence[str] = ()) -> str:
     """One ``scontrol show job`` field (JobState, Restarts, Dependency, ...)."""
-    out = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([*client, "scontrol", "show", "job", job_id], capture_output=True, text=True,
+                         check=True).stdout
     return re.search(rf"\b{name}=(\S*)", out).group(1)

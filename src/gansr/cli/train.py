@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from gansr.cli import CONF_DIR
+from gansr.cli import CONF_DIR, register_resolvers
 from gansr.training.checkpointing import (
     AtomicCheckpointIO,
     NotATrainingCheckpointError,
@@ -199,6 +199,9 @@ def finish_wandb(trainer: pl.Trainer) -> None:
         import wandb
 
         wandb.finish()
+
+
+register_resolvers()  # conf/train.yaml's run_name
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")

@@ -46,7 +46,7 @@ def _open_entry(path: Path, cache_dir: Path) -> tuple[Path, int, tuple[int, ...]
         if attempt == 0:
             image = read_image(path)
             entry.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(entry) as tmp:  # its suffix is .npy: np.save adds none
+            with atomic_path(entry) as tmp:  # unique across processes and hosts sharing the cache
                 np.save(tmp, image)
     raise OSError(f"decoded cache entry {entry} of {path} cannot be read back; delete {cache_dir}")
 

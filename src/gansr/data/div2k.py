@@ -82,7 +82,9 @@ def _sha256(path: Path) -> str:
 def _fetch(url: str, dest: Path, target: Path, timeout: float) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with atomic_path(dest) as part, urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
+        # a temporary name unique across processes and hosts (the nodes of a multi-node job share the folder)
+        with atomic_path(dest) as part, urllib.request.urlopen(url, timeout=timeout) as response, \
+                open(part, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
                 for block in iter(lambda: response.read(1 << 20), b""):

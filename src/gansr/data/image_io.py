@@ -114,8 +114,9 @@ def write_image(path: str | os.PathLike, img: np.ndarray | Tensor | Image.Image,
     """Write ``(H,W,3)`` uint8, a ``(3,H,W)`` float [0,1] tensor or a PIL image to ``path`` (format from the
     extension).
 
-    The file is written to a temporary name and moved into place (:func:`gansr.utils.atomic.atomic_path`), so
-    concurrent writers (dataloader workers, DDP ranks), a crash or a full disk never leave a half-written file. PNG compression level 3 as BasicSR's sub-image extraction.
+    The file is written to a temporary name and moved into place (:func:`gansr.utils.atomic.atomic_path`: the name
+    holds host, PID and a random tag), so concurrent writers (dataloader workers, DDP ranks, the nodes of a
+    multi-node job on a shared file system) never leave a half-written file nor move each other's. PNG compression level 3 as BasicSR's sub-image extraction.
     """
     path = Path(path)
     arr = to_uint8(img) if isinstance(img, Tensor) else img if isinstance(img, Image.Image) else np.asarray(img)

@@ -5,7 +5,8 @@ submit one job per sweep point, plus what a cluster sweep needs:
   ``[gansr] submitted SLURM job <id>: <overrides>`` line per job; it waits for them and returns their values only
   under a sweeper that reads them (``optimized_metric``, e.g. ``hydra/sweeper=optuna``); the local launcher waits;
 * every job of a sweep logs to one W&B group: ``wandb_group`` when the run has one, else ``sweep-<sweep folder
-  name>``.
+  name>``;
+* a run that raises fails its job (SLURM state ``FAILED``), so nothing queued ``--dependency=afterok`` on it starts.
 
 Configs: ``conf/hydra/launcher/submitit_slurm.yaml`` and ``submitit_local.yaml`` (Hydra validates them against the
 plugin's schema of the same name; :mod:`gansr.cli.train` silences Hydra's deprecation note about that match).
@@ -30,6 +31,17 @@ log = logging.getLogger(__name__)
 class _GansrLauncher(submitit_launcher.BaseSubmititLauncher):
     """:class:`BaseSubmititLauncher` that returns without waiting where nothing reads the results, and puts the jobs
     of a sweep in one W&B group (module docstring)."""
+
+    def __call__(self, sweep_overrides: list[str], job_dir_key: str, job_num: int, job_id: str,
+                 singleton_state: dict) -> JobReturn:
+        """The job, run by submitit on the node(s): the base class runs the Hydra job, whose ``run_job`` catches the
+        run's exception into a ``FAILED`` result; it is raised again here, so submitit reports the error and the SLURM
+        job exits non-zero. (Returned instead, the job ended ``COMPLETED`` and a table's row queued ``afterok`` on a
+        failed stage started from a checkpoint that was never written.)"""
+        result = super().__call__(sweep_overrides, job_dir_key, job_num, job_id, singleton_state)
+        if result.status == JobStatus.FAILED:
+            raise result._return_value
+        return result
 
     def waits(self) -> bool:
         """Wait for the jobs: always for local jobs; on SLURM only under a sweeper that reads their results."""
