@@ -30,6 +30,7 @@ from gansr.data.demo_data import demo_heldout_dataset
 from gansr.evaluation import evaluate_upscaler, write_table
 from gansr.figures import comparison_row, panel_figure
 from gansr.inference import load_generator_file
+from gansr.utils.console_streams import guard_console_streams
 
 
 def comparison_grid(heldout, upscalers: dict, scale: int, crop_size: int = 64, zoom_factor: int = 3):
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
                              "thread count, and the numbers in README are for 1 thread")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for both stages, e.g. trainer.max_steps=50")
     args = parser.parse_args(argv)
+    guard_console_streams()  # `gansr-demo | tee` and Ctrl-C: the stop still saves (docs/reliability.md)
     if args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
     threads_before = torch.get_num_threads()

@@ -37,6 +37,7 @@ from gansr.training.preemption import PreemptionCheckpoint
 from gansr.training.run_lock import RunFolderInUseError, RunLock
 from gansr.training.slurm import cluster_plugins, requeue_after_preemption, resume_when_requeued
 from gansr.training.speed import apply_speed_settings
+from gansr.utils.console_streams import guard_console_streams
 
 # conf/hydra/launcher/submitit_*.yaml extend hydra-submitit-launcher's schema of the same name on purpose
 warnings.filterwarnings("ignore", message=r"(?s).*validated against ConfigStore schema with the same name", category=UserWarning)
@@ -196,8 +197,14 @@ def finish_wandb(trainer: pl.Trainer) -> None:
         wandb.finish()
 
 
+def main() -> None:
+    """``gansr-train``: console output that survives a closed pipe (``| tee`` and Ctrl-C), then Hydra's main."""
+    guard_console_streams()
+    _hydra_main()
+
+
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> float | None:
+def _hydra_main(cfg: DictConfig) -> float | None:
     cfg.resume = resume_when_requeued(cfg.resume)  # a requeued SLURM job continues its run
     try:
         metrics = train(cfg)
