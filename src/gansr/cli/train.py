@@ -33,7 +33,7 @@ from gansr.training.console import (
     quiet_known_noise,
     stdout_is_terminal,
 )
-from gansr.training.preemption import PreemptionCheckpoint
+from gansr.training.preemption import PreemptionCheckpoint, stop_sweep_after_stopped_job
 from gansr.training.run_lock import RunFolderInUseError, RunLock
 from gansr.training.slurm import cluster_plugins, requeue_after_preemption, resume_when_requeued
 from gansr.training.speed import apply_speed_settings
@@ -210,6 +210,7 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         metrics = train(cfg)
     except (RunRequestError, RunFolderInUseError) as err:
         raise SystemExit(f"gansr-train: error: {err}") from None
+    stop_sweep_after_stopped_job(metrics.preempted_by)  # -m: one signal stops the whole sweep
     if cfg.optimized_metric:
         return metrics[cfg.optimized_metric]
     return None

@@ -10,6 +10,7 @@ import gansr.tables
 from gansr.tables.estimate import DEFAULT_THROUGHPUT, estimate_costs
 from gansr.tables.run import run_table
 from gansr.tables.spec import TABLES, MissingInputsError, load_table
+from gansr.training.preemption import StoppedBySignal
 from gansr.utils.console_streams import guard_console_streams
 
 
@@ -51,6 +52,9 @@ def main(argv: list[str] | None = None) -> None:
                        execute=args.execute, wandb=args.wandb, slurm=args.slurm, overrides=args.override)
     except MissingInputsError as err:
         sys.exit(str(err))
+    except StoppedBySignal as stopped:
+        print(stopped, flush=True)
+        sys.exit(stopped.exit_code)
     if md is not None:
         print(f"wrote {md} ({time.perf_counter() - start:.0f} s)")
 
