@@ -34,6 +34,7 @@ from gansr.training.console import (
     stdout_is_terminal,
 )
 from gansr.training.preemption import PreemptionCheckpoint, stop_sweep_after_stopped_job
+from gansr.training.run_folder import RunFolderTakenError, check_new_run_folder, no_earlier_run_line
 from gansr.training.run_lock import RunFolderInUseError, RunLock
 from gansr.training.slurm import cluster_plugins, requeue_after_preemption, resume_when_requeued
 from gansr.training.speed import apply_speed_settings
@@ -98,7 +99,7 @@ def resolve_resume(resume: str | None, output_dir: Path) -> str | None:
         if found:
             print(f"[gansr] resume=auto: continuing from {found} (iteration {checkpoint_iteration(found)})")
         else:
-            print("[gansr] resume=auto: no checkpoint yet, starting fresh")
+            print(no_earlier_run_line(output_dir) if not skipped else "[gansr] resume=auto: no checkpoint loads, starting fresh")
         return str(found) if found else None
     if not Path(resume).is_file():
         raise RunRequestError(f"resume={resume}: no such checkpoint file; pass a run's checkpoints/last.ckpt, or "
@@ -151,6 +152,7 @@ def train(cfg: DictConfig) -> TrainResult:
 
 def _train_in_folder(cfg: DictConfig, output_dir: Path) -> TrainResult:
     check_max_steps(cfg.trainer.max_steps)
+    check_new_run_folder(output_dir, cfg.resume)  # never two runs in one folder
     print_config_tree(cfg, output_dir)
     ckpt_path = resolve_resume(cfg.resume, output_dir)
     pl.seed_everything(cfg.seed, workers=True)
@@ -208,7 +210,7 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     cfg.resume = resume_when_requeued(cfg.resume)  # a requeued SLURM job continues its run
     try:
         metrics = train(cfg)
-    except (RunRequestError, RunFolderInUseError) as err:
+    except (RunRequestError, RunFolderInUseError, RunFolderTakenError) as err:
         raise SystemExit(f"gansr-train: error: {err}") from None
     stop_sweep_after_stopped_job(metrics.preempted_by)  # -m: one signal stops the whole sweep
     if cfg.optimized_metric:
