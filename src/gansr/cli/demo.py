@@ -31,11 +31,12 @@ import torch
 
 from gansr.archs.bicubic import BicubicUpsampler
 from gansr.cli import compose_config
-from gansr.cli.train import train
+from gansr.cli.train import TRAIN_READS, train
 from gansr.data.demo_data import demo_heldout_dataset
 from gansr.evaluation import evaluate_upscaler, write_table
 from gansr.figures import comparison_row, panel_figure
 from gansr.inference import load_generator_file
+from gansr.training.config_keys import stage_overrides
 from gansr.training.preemption import StoppedBySignal
 from gansr.utils.console_streams import guard_console_streams
 
@@ -96,10 +97,12 @@ def run_demo(out: Path, overrides: list[str], threads: int) -> None:
     print(f"[demo] {threads} CPU thread(s) (--threads); the GAN stage has no VGG19 term (loss=demo)")
 
     # resume=auto: a demo stopped by Ctrl-C continues where it stopped when run again; a finished stage is not retrained
-    psnr_cfg = compose_config(["experiment=demo_psnr", "run_name=psnr", "resume=auto", *overrides], out / "psnr")
+    psnr_stage = ["experiment=demo_psnr", "run_name=psnr", "resume=auto", f"speed.threads={threads}"]
+    psnr_overrides = stage_overrides(compose_config(psnr_stage, out / "psnr"), TRAIN_READS, overrides)  # not loss=...
+    psnr_cfg = compose_config([*psnr_stage, *psnr_overrides], out / "psnr")
     check_stage(train(psnr_cfg), 1, "PSNR stage", out / "psnr")
     gan_cfg = compose_config(
-        ["experiment=demo", "run_name=gan", "resume=auto",
+        ["experiment=demo", "run_name=gan", "resume=auto", f"speed.threads={threads}",
          f"module.generator_init={out / 'psnr' / 'checkpoints' / 'last.ckpt'}", *overrides],
         out / "gan",
     )

@@ -19,13 +19,14 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from gansr.cli import CONF_DIR
+from gansr.cli import CONF_DIR, group_keys
 from gansr.training.checkpointing import (
     AtomicCheckpointIO,
     NotATrainingCheckpointError,
     checkpoint_iteration,
     newest_valid_checkpoint,
 )
+from gansr.training.config_keys import ConfigReads, UnusedConfigKeyError, check_config_keys, pretrain_note
 from gansr.training.console import (
     IterationLog,
     IterationProgressBar,
@@ -38,6 +39,7 @@ from gansr.training.run_folder import RunFolderTakenError, check_new_run_folder,
 from gansr.training.run_lock import RunFolderInUseError, RunLock
 from gansr.training.slurm import cluster_plugins, requeue_after_preemption, resume_when_requeued
 from gansr.training.speed import apply_speed_settings
+from gansr.training.threads import apply_threads
 from gansr.utils.console_streams import guard_console_streams
 
 # conf/hydra/launcher/submitit_*.yaml extend hydra-submitit-launcher's schema of the same name on purpose
@@ -71,6 +73,14 @@ def build_trainer(cfg: DictConfig, module: pl.LightningModule) -> pl.Trainer:
         enable_model_summary=cfg.trainer.get("enable_model_summary", False),
         enable_checkpointing=False,  # checkpoints are callbacks.checkpoint's (IterationCheckpoint), not Lightning's
     )
+
+
+#: what gansr-train reads from the composed config itself; the rest is read by what it builds (docs/configs.md)
+TRAIN_READS = ConfigReads(
+    whole=("data", "module", "trainer", "callbacks", "logger", "resume", "seed", "test_after_fit", "optimized_metric",
+           "run_name", "task_name", "tags", "scale", "wandb_group", "generator", "sharing"),
+    keys={"speed": group_keys("speed"), "paths": group_keys("paths"), "pretrain": frozenset({"preset", "max_steps"})},
+)
 
 
 class RunRequestError(ValueError):
@@ -151,12 +161,16 @@ def train(cfg: DictConfig) -> TrainResult:
 
 
 def _train_in_folder(cfg: DictConfig, output_dir: Path) -> TrainResult:
+    cfg = check_config_keys(cfg, TRAIN_READS)  # keys nothing reads are refused; groups the stage does not use dropped
     check_max_steps(cfg.trainer.max_steps)
     check_new_run_folder(output_dir, cfg.resume)  # never two runs in one folder
     print_config_tree(cfg, output_dir)
     ckpt_path = resolve_resume(cfg.resume, output_dir)
+    if note := pretrain_note(cfg):
+        print(note)
     pl.seed_everything(cfg.seed, workers=True)
     use_offline_wandb_without_credentials(cfg)
+    apply_threads(cfg.speed.get("threads"), cfg.trainer.get("devices", 1), cfg.data.get("num_workers"))  # docs/speed.md
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.module)
     apply_speed_settings(module, cfg.speed)
@@ -210,7 +224,7 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     cfg.resume = resume_when_requeued(cfg.resume)  # a requeued SLURM job continues its run
     try:
         metrics = train(cfg)
-    except (RunRequestError, RunFolderInUseError, RunFolderTakenError) as err:
+    except (RunRequestError, RunFolderInUseError, RunFolderTakenError, UnusedConfigKeyError) as err:
         raise SystemExit(f"gansr-train: error: {err}") from None
     stop_sweep_after_stopped_job(metrics.preempted_by)  # -m: one signal stops the whole sweep
     if cfg.optimized_metric:

@@ -26,8 +26,12 @@ TINY_GENERATOR = {
 def smoke_overrides(row: Row, iterations: int, train_hr: Path, data_root: Path, cache_dir: Path) -> list[str]:
     """The row's preset and overrides, shrunk to a tiny network trained ``iterations`` steps on ``train_hr``."""
     from gansr.cli import compose_config
+    from gansr.cli.train import TRAIN_READS
+    from gansr.training.config_keys import check_config_keys
 
-    cfg = compose_config([f"experiment={row.preset}", *row.overrides], cache_dir / "compose")
+    # the groups this stage reads (a PSNR row has no discriminator or loss to shrink)
+    cfg = check_config_keys(compose_config([f"experiment={row.preset}", *row.overrides], cache_dir / "compose"),
+                            TRAIN_READS, overrides=())
     overrides = [
         f"experiment={row.preset}",
         *row.overrides,
@@ -41,14 +45,15 @@ def smoke_overrides(row: Row, iterations: int, train_hr: Path, data_root: Path, 
         f"paths.shared_data={data_root}",
         f"paths.cache_dir={cache_dir}",
         *TINY_GENERATOR[cfg.generator._target_.rsplit(".", 1)[-1]],
-        "discriminator.num_feat=4",
+        *(["discriminator.num_feat=4"] if "discriminator" in cfg else []),
         f"trainer.max_steps={iterations}",
         f"trainer.val_check_interval={iterations}",
         "trainer.enable_progress_bar=false",
         f"callbacks.checkpoint.every_n_iterations={iterations}",
         "logger=csv",
+        "speed.threads=1",  # tiny models train faster on one thread (docs/speed.md "CPU threads")
     ]
-    if cfg.loss.get("perceptual"):
+    if cfg.get("loss") and cfg.loss.get("perceptual"):
         overrides.append("loss.perceptual.pretrained=false")
     if cfg.get("sharing"):
         overrides += ["sharing.num_feat=8", "+sharing.num_grow_ch=4"]

@@ -28,7 +28,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
+
+from gansr.training import threads
 
 LOG = logging.getLogger("gansr.train")
 
@@ -242,7 +245,8 @@ class IterationLog(pl.Callback):
                                for name, child in pl_module.named_children()
                                if any(True for _ in child.parameters()))
             LOG.info(f"[gansr] {type(pl_module).__name__}: {counts or 'no parameters'}; iterations "
-                     f"{self._start_iteration:,} -> {format_total(max_iterations(trainer, pl_module))}; a log line every "
+                     f"{self._start_iteration:,} -> {format_total(max_iterations(trainer, pl_module))}; "
+                     f"{threads.CHOSEN or f'{torch.get_num_threads()} CPU threads'}; a log line every "
                      f"{self.every_n_iterations:,} iterations in {self.log_file}")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
