@@ -59,7 +59,10 @@ def accepted_arguments(target: str) -> frozenset[str] | None:
     """
     from hydra.utils import get_object
 
-    obj = get_object(target)
+    try:
+        obj = get_object(target)
+    except Exception:  # noqa: BLE001 - a target that does not import: instantiate reports it when it builds the node
+        return None
     names: set[str] = set()
     for owner in (obj.__mro__ if inspect.isclass(obj) else (obj,)):
         function = owner.__init__ if inspect.isclass(obj) else owner
