@@ -11,16 +11,13 @@ import pytest
 from gansr.cli import compose_config
 from gansr.cli.train import train
 from gansr.training.run_folder import RunFolderTakenError, check_new_run_folder
+from test_stopping import tiny_psnr
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny(hr_folder: Path, tmp_path: Path) -> list[str]:
-    return ["experiment=esrgan_psnr", "data=folder", f"data.train.hr_dir={hr_folder}",
-            f"data.train.lr_cache_dir={tmp_path / 'lr'}", "data.val=[]", "data.patch_size=32", "data.batch_size=2",
-            "data.num_workers=0", "generator.num_feat=8", "generator.num_block=1", "generator.num_grow_ch=4",
-            "trainer.max_steps=2", "trainer.val_check_interval=2", "trainer.enable_progress_bar=false",
-            "callbacks.checkpoint.every_n_iterations=2", "logger=csv"]
+    return tiny_psnr(hr_folder, tmp_path, max_steps=2, val_every=2)
 
 
 def test_a_finished_runs_name_without_resume_is_refused_and_its_folder_unchanged(tiny_hr_folder, tmp_path):
@@ -44,7 +41,7 @@ def test_a_finished_runs_name_without_resume_is_refused_and_its_folder_unchanged
 def test_cli_refuses_before_hydra_rewrites_the_earlier_runs_config(tiny_hr_folder, tmp_path):
     """``gansr-train ... run_name=X`` a second time: one error line, exit 1, the first run's .hydra/ untouched."""
     run = tmp_path / "run"
-    command = [sys.executable, "-m", "gansr.cli.train", *tiny(tiny_hr_folder, tmp_path), f"paths.root_dir={tmp_path}",
+    command = [sys.executable, "-m", "gansr.cli.train", *tiny(tiny_hr_folder, tmp_path),
                f"hydra.run.dir={run}"]
     assert subprocess.run(command, cwd=REPO, capture_output=True, timeout=300).returncode == 0
     config = (run / ".hydra" / "config.yaml").read_bytes()

@@ -12,26 +12,19 @@ from pathlib import Path
 import pytest
 
 from gansr.utils.checkpoint import safe_load
+from test_preemption import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def tiny_psnr(hr_folder: Path, tmp_path: Path) -> list[str]:
-    """A tiny PSNR-stage run that trains until it is stopped, one checkpoint every 2 iterations."""
+def tiny_psnr(hr_folder: Path, tmp_path: Path, max_steps: int = 1_000_000, val_every: int = 100_000) -> list[str]:
+    """A tiny PSNR-stage run (by default one that trains until it is stopped), a checkpoint every 2 iterations."""
     return ["experiment=esrgan_psnr", "data=folder", f"data.train.hr_dir={hr_folder}",
             f"data.train.lr_cache_dir={tmp_path / 'lr'}", "data.val=[]", "data.patch_size=32", "data.batch_size=2",
             "data.num_workers=0", "generator.num_feat=8", "generator.num_block=1", "generator.num_grow_ch=4",
-            "trainer.max_steps=1000000", "trainer.val_check_interval=100000", "trainer.log_every_n_steps=1",
+            f"trainer.max_steps={max_steps}", f"trainer.val_check_interval={val_every}", "trainer.log_every_n_steps=1",
             "trainer.enable_progress_bar=false", "callbacks.checkpoint.every_n_iterations=2", "logger=csv",
             f"paths.root_dir={tmp_path}"]
-
-
-def wait_for(condition, proc: subprocess.Popen, what: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert proc.poll() is None, f"the command ended early (exit {proc.returncode})"
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
-        time.sleep(0.2)
 
 
 @pytest.mark.slow

@@ -17,8 +17,9 @@ after a stopped PSNR stage, no table or grid is written, and the exit status is 
 ``resume=auto``: the same command again continues where it stopped, and a finished stage is not trained again
 (``--out`` elsewhere, or deleting it, starts over). docs/reliability.md.
 
-Results are deterministic for a given thread count (``--threads``, default 1: the tiny model gains nothing from more
-threads, and on a busy 2-core machine PyTorch's default count thrashed, 788 s instead of 87 s).
+Results are deterministic for a given thread count (``--threads``, default 1, passed to both stages as
+``speed.threads``: the tiny model gains nothing from more threads, and on a busy 2-core machine PyTorch's default
+count thrashed, 788 s instead of 87 s; docs/speed.md "CPU threads").
 """
 from __future__ import annotations
 
