@@ -211,3 +211,13 @@ def test_cli_refuses_a_typo_in_one_line(tiny_hr_folder, tmp_path):
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1].startswith("gansr-train: error: loss.adversarial_wieght is read by no part")
     assert "Traceback" not in done.stderr
+
+
+def test_stage_overrides_leave_out_groups_the_stage_does_not_read(tmp_path):
+    """``gansr-demo loss=fasrgan discriminator.num_feat=8`` sets the GAN stage's groups, not the PSNR stage's."""
+    from gansr.training.config_keys import stage_overrides
+
+    psnr = compose_config(["experiment=demo_psnr"], tmp_path)
+    given = ["loss=fasrgan", "discriminator.num_feat=8", "+gan.x=1", "trainer.max_steps=3", "generator.num_feat=8"]
+    assert stage_overrides(psnr, TRAIN_READS, given) == ["trainer.max_steps=3", "generator.num_feat=8"]
+    assert stage_overrides(compose_config(["experiment=demo"], tmp_path), TRAIN_READS, given) == given

@@ -4,8 +4,10 @@
     gansr-train -m experiment=esrgan loss.adversarial_weight=5e-3,1e-2        # a sweep
     gansr-train experiment=esrgan run_name=long resume=auto                  # continue the newest checkpoint
 
-Run lifecycle (docs/reliability.md): one live run per folder (``run.lock``), checkpoints named by iteration with
-one ``last.ckpt``, SIGTERM/SIGUSR1/first Ctrl-C save ``last.ckpt`` + ``generator.pth`` and exit 0.
+Run lifecycle (docs/reliability.md): one live run per folder (``run.lock``) and one run per folder (a finished run's
+``run_name`` needs ``resume=auto``), checkpoints named by iteration with one ``last.ckpt``, SIGTERM/SIGUSR1/first
+Ctrl-C save ``last.ckpt`` + ``generator.pth`` and exit 0 (a ``-m`` sweep then starts no later job). Config keys that
+nothing reads are refused (docs/configs.md); CPU threads: ``speed.threads`` (docs/speed.md).
 """
 from __future__ import annotations
 
@@ -109,7 +111,8 @@ def resolve_resume(resume: str | None, output_dir: Path) -> str | None:
         if found:
             print(f"[gansr] resume=auto: continuing from {found} (iteration {checkpoint_iteration(found)})")
         else:
-            print(no_earlier_run_line(output_dir) if not skipped else "[gansr] resume=auto: no checkpoint loads, starting fresh")
+            print(no_earlier_run_line(output_dir) if not skipped else "[gansr] resume=auto: no checkpoint loads, "
+                  "starting fresh")
         return str(found) if found else None
     if not Path(resume).is_file():
         raise RunRequestError(f"resume={resume}: no such checkpoint file; pass a run's checkpoints/last.ckpt, or "
