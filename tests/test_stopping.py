@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,34 @@ def test_a_stopped_row_stops_the_table_and_writes_no_results(shared_data, tmp_pa
     assert len(runs) == 1, runs
     assert safe_load(tmp_path / "runs" / runs[0] / "checkpoints" / "last.ckpt")["iteration"] == 2
     assert (results.read_bytes() if results.exists() else None) == before
+
+
+def test_a_paper_chain_passes_the_signal_to_its_command_once_and_starts_no_other(tmp_path):
+    """``--scale paper --execute``: the running command (its own session) gets the signal once from this process,
+    saves and exits 0; the chain then stops with StoppedBySignal instead of starting the next command."""
+    import threading
+
+    from gansr.tables.run import run_stage_command
+    from gansr.training.preemption import StoppedBySignal
+
+    marker, ready = tmp_path / "saved", tmp_path / "ready"
+    child = ("import signal, sys, time, pathlib\n"
+             "got = []\n"
+             "signal.signal(signal.SIGINT, lambda s, f: got.append(s))\n"
+             f"pathlib.Path({str(ready)!r}).touch()\n"
+             "while not got: time.sleep(0.05)\n"
+             "time.sleep(0.5)\n"  # a second signal would arrive now
+             f"pathlib.Path({str(marker)!r}).write_text(str(len(got)))\n")
+    threading.Thread(target=lambda: (wait_until(ready.exists), os.kill(os.getpid(), signal.SIGINT)), daemon=True).start()
+    with pytest.raises(StoppedBySignal, match=r"(?s)SIGINT: stopped during .* \(exit 0\); the later commands were not "
+                                              r"started") as stopped:
+        run_stage_command([sys.executable, "-c", child])
+    assert marker.read_text() == "1"  # the command got the signal exactly once, and saved
+    assert stopped.value.exit_code == 130
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def wait_until(condition, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
