@@ -182,7 +182,8 @@ def test_a_paper_chain_passes_the_signal_to_its_command_once_and_starts_no_other
              "while not got: time.sleep(0.05)\n"
              "time.sleep(0.5)\n"  # a second signal would arrive now
              f"pathlib.Path({str(marker)!r}).write_text(str(len(got)))\n")
-    threading.Thread(target=lambda: (wait_until(ready.exists), os.kill(os.getpid(), signal.SIGINT)), daemon=True).start()
+    ctrl_c_when_ready = lambda: (wait_until(ready.exists), os.kill(os.getpid(), signal.SIGINT))  # noqa: E731
+    threading.Thread(target=ctrl_c_when_ready, daemon=True).start()
     with pytest.raises(StoppedBySignal, match=r"(?s)SIGINT: stopped during .* \(exit 0\); the later commands were not "
                                               r"started") as stopped:
         run_stage_command([sys.executable, "-c", child])
