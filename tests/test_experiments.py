@@ -9,7 +9,8 @@ import torch
 from hydra.utils import instantiate
 
 from gansr.cli import CONF_DIR, compose_config
-from gansr.cli.train import train
+from gansr.cli.train import TRAIN_READS, train
+from gansr.training.config_keys import UnusedConfigKeyError, check_config_keys
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 TINY_GENERATOR = {
@@ -22,7 +23,8 @@ TINY_GENERATOR = {
 
 
 def tiny_overrides(experiment: str, hr_folder: Path, tmp_path: Path) -> list[str]:
-    cfg = compose_config([f"experiment={experiment}"], tmp_path)
+    # the groups the stage reads: a PSNR stage has no discriminator or loss to shrink (overriding them is refused)
+    cfg = check_config_keys(compose_config([f"experiment={experiment}"], tmp_path), TRAIN_READS, overrides=())
     generator = cfg.generator._target_.rsplit(".", 1)[-1]
     overrides = [
         f"experiment={experiment}",
@@ -34,7 +36,7 @@ def tiny_overrides(experiment: str, hr_folder: Path, tmp_path: Path) -> list[str
         "data.batch_size=2",
         "data.num_workers=0",
         *TINY_GENERATOR[generator],
-        "discriminator.num_feat=4",
+        *(["discriminator.num_feat=4"] if "discriminator" in cfg else []),
         *(["loss.perceptual.pretrained=false"] if cfg.get("loss", {}).get("perceptual") else []),  # demo: no VGG
         "trainer.max_steps=2",
         "trainer.val_check_interval=2",
@@ -48,9 +50,11 @@ def tiny_overrides(experiment: str, hr_folder: Path, tmp_path: Path) -> list[str
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_experiment_trains_two_tiny_iterations(experiment, tiny_hr_folder, tmp_path):
+def test_experiment_trains_two_tiny_iterations(experiment, tiny_hr_folder, tmp_path, capsys):
     cfg = compose_config(tiny_overrides(experiment, tiny_hr_folder, tmp_path), tmp_path / "run")
     train(cfg)
+    if cfg.get("pretrain") and cfg.module.get("generator_init") is None:  # legal (ablations), said in one line
+        assert f"this GAN stage starts from random weights, not from its PSNR stage {cfg.pretrain.preset}" in capsys.readouterr().out
     checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
     assert checkpoint.is_file()
     exported = tmp_path / "run" / "generator.pth"
@@ -151,3 +155,69 @@ def test_srgan_fs_generator_matches_the_papers_count(tmp_path):
     assert len(e.body) == 1 and len(g.body) == 14
     lr = torch.rand(1, 3, 8, 8)
     assert g(e(lr)).shape == (1, 3, 32, 32)
+
+
+# ----------------------------------------------------------------------------------------- keys nothing reads
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_preset_has_only_keys_its_stage_reads(experiment, tmp_path):
+    """Each preset passes the unused-key check; the groups its stage does not read are dropped (a PSNR stage shows
+    no discriminator, gan or loss), and the preset file itself sets nothing in them (docs/configs.md)."""
+    import yaml
+
+    cfg = compose_config([f"experiment={experiment}"], tmp_path)
+    used = check_config_keys(cfg, TRAIN_READS)
+    dropped = set(cfg) - set(used)
+    if used.module._target_ == "gansr.PSNRModule":
+        assert {"discriminator", "gan", "loss"} <= dropped
+    else:
+        assert {"discriminator", "gan", "loss"}.isdisjoint(dropped)
+    preset = yaml.safe_load((CONF_DIR / "experiment" / f"{experiment}.yaml").read_text())
+    assert not dropped & set(preset), f"{experiment}.yaml sets {dropped & set(preset)}, which its stage never reads"
+
+
+@pytest.mark.parametrize("override,message", [
+    ("+loss.adversarial_wieght=1", "loss.adversarial_wieght is read by no part of this run (did you mean "
+                                   "loss.adversarial_weight?)"),
+    ("+generator.num_feet=8", "generator.num_feet is not an argument of gansr.archs.rrdbnet.RRDBNet (did you mean "
+                              "generator.num_feat?)"),
+    ("+speed.compille=true", "speed.compille is not one of the speed settings (did you mean speed.compile?)"),
+    ("+callbacks.checkpoint.every_n_iteration=3", "did you mean callbacks.checkpoint.every_n_iterations?"),
+])
+def test_a_key_nothing_reads_is_refused_before_training(override, message, tiny_hr_folder, tmp_path):
+    """Before: ``+loss.adversarial_wieght=1`` (Hydra's own hint for the typo) trained with the typo ignored."""
+    cfg = compose_config([*tiny_overrides("esrgan", tiny_hr_folder, tmp_path), override], tmp_path / "run")
+    with pytest.raises(UnusedConfigKeyError) as refused:
+        train(cfg)
+    assert message in str(refused.value)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_psnr_stage_refuses_overrides_of_groups_it_does_not_read(tiny_hr_folder, tmp_path):
+    """Before: ``loss.*`` on a PSNR stage changed nothing, silently."""
+    cfg = compose_config([*tiny_overrides("esrgan_psnr", tiny_hr_folder, tmp_path), "loss.pixel.weight=5"],
+                         tmp_path / "run")
+    with pytest.raises(UnusedConfigKeyError, match=r"loss.pixel.weight=5 changes nothing: this run \(module "
+                                                    r"gansr.PSNRModule\) reads no loss"):
+        train(cfg)
+
+
+def test_cli_refuses_a_typo_in_one_line(tiny_hr_folder, tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "gansr.cli.train", *tiny_overrides("esrgan", tiny_hr_folder, tmp_path),
+                           "+loss.adversarial_wieght=1", f"paths.root_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}"],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("gansr-train: error: loss.adversarial_wieght is read by no part")
+    assert "Traceback" not in done.stderr
+
+
+def test_stage_overrides_leave_out_groups_the_stage_does_not_read(tmp_path):
+    """``gansr-demo loss=fasrgan discriminator.num_feat=8`` sets the GAN stage's groups, not the PSNR stage's."""
+    from gansr.training.config_keys import stage_overrides
+
+    psnr = compose_config(["experiment=demo_psnr"], tmp_path)
+    given = ["loss=fasrgan", "discriminator.num_feat=8", "+gan.x=1", "trainer.max_steps=3", "generator.num_feat=8"]
+    assert stage_overrides(psnr, TRAIN_READS, given) == ["trainer.max_steps=3", "generator.num_feat=8"]
+    assert stage_overrides(compose_config(["experiment=demo"], tmp_path), TRAIN_READS, given) == given

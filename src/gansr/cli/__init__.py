@@ -61,3 +61,13 @@ def compose_config(overrides: list[str], output_dir: str | Path, config_name: st
         )
     HydraConfig.instance().set_config(cfg)
     return cfg
+
+
+def group_keys(group: str) -> frozenset[str]:
+    """The keys the options of config group ``conf/<group>/`` may set: those of any of its files (docs/configs.md)."""
+    import yaml
+
+    keys: set[str] = set()
+    for path in (CONF_DIR / group).glob("*.yaml"):
+        keys |= set(yaml.safe_load(path.read_text()) or {}) - {"defaults"}
+    return frozenset(keys)

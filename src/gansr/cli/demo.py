@@ -12,12 +12,19 @@ The GAN run folder (``<out>/gan``: ``checkpoints/last.ckpt`` + ``hparams.yaml``)
 The GAN stage has no VGG19 perceptual term (``loss=demo``), so the demo needs no download and gives the same numbers
 on every machine; ``gansr-demo loss=fasrgan`` puts the term back when ``vgg19-dcbb9e9d.pth`` is on disk.
 
-Results are deterministic for a given thread count (``--threads``, default 1: the tiny model gains nothing from more
-threads, and on a busy 2-core machine PyTorch's default count thrashed, 788 s instead of 87 s).
+Ctrl-C (or SIGTERM) stops the whole demo: the running stage saves its checkpoint, the GAN stage does not start
+after a stopped PSNR stage, no table or grid is written, and the exit status is 130 (143). Both stages run with
+``resume=auto``: the same command again continues where it stopped, and a finished stage is not trained again
+(``--out`` elsewhere, or deleting it, starts over). docs/reliability.md.
+
+Results are deterministic for a given thread count (``--threads``, default 1, passed to both stages as
+``speed.threads``: the tiny model gains nothing from more threads, and on a busy 2-core machine PyTorch's default
+count thrashed, 788 s instead of 87 s; docs/speed.md "CPU threads").
 """
 from __future__ import annotations
 
 import argparse
+import signal
 import time
 from pathlib import Path
 
@@ -25,12 +32,15 @@ import torch
 
 from gansr.archs.bicubic import BicubicUpsampler
 from gansr.cli import compose_config
-from gansr.cli.train import train
+from gansr.cli.train import TRAIN_READS, train
 from gansr.data.demo_data import demo_heldout_dataset
 from gansr.data.image_io import write_image
 from gansr.evaluation import evaluate_upscaler, write_table
 from gansr.figures import comparison_row, panel_figure
 from gansr.inference import load_generator_file
+from gansr.training.config_keys import stage_overrides
+from gansr.training.preemption import StoppedBySignal
+from gansr.utils.console_streams import guard_console_streams
 
 
 def comparison_grid(heldout, upscalers: dict, scale: int, crop_size: int = 64, zoom_factor: int = 3):
@@ -58,14 +68,29 @@ def main(argv: list[str] | None = None) -> None:
                              "thread count, and the numbers in README are for 1 thread")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for both stages, e.g. trainer.max_steps=50")
     args = parser.parse_args(argv)
+    guard_console_streams()  # `gansr-demo | tee` and Ctrl-C: the stop still saves (docs/reliability.md)
     if args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
     threads_before = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
         run_demo(Path(args.out).resolve(), args.overrides, args.threads)
+    except StoppedBySignal as stopped:
+        print(stopped, flush=True)
+        raise SystemExit(stopped.exit_code) from None
     finally:  # in-process callers (tests) keep their own thread count
         torch.set_num_threads(threads_before)
+
+
+def check_stage(result, index: int, name: str, run: Path) -> None:
+    """Raise :class:`StoppedBySignal` when a signal stopped stage ``index`` of 2 (its checkpoint is saved): the
+    later stage does not start and no table or grid is written from half-trained models."""
+    if result.preempted_by is not None:
+        raise StoppedBySignal(result.preempted_by, (
+            f"[demo] {signal.Signals(result.preempted_by).name}: stopped in stage {index} of 2 ({name}) at iteration "
+            f"{result.iteration} (saved {run / 'checkpoints' / 'last.ckpt'}); "
+            f"{'the GAN stage did not start, ' if index == 1 else ''}no table or grid was written. Run the same "
+            "command again to continue where it stopped"))
 
 
 def run_demo(out: Path, overrides: list[str], threads: int) -> None:
@@ -73,14 +98,17 @@ def run_demo(out: Path, overrides: list[str], threads: int) -> None:
     start = time.time()
     print(f"[demo] {threads} CPU thread(s) (--threads); the GAN stage has no VGG19 term (loss=demo)")
 
-    psnr_cfg = compose_config(["experiment=demo_psnr", "run_name=psnr", *overrides], out / "psnr")
-    train(psnr_cfg)
+    # resume=auto: a demo stopped by Ctrl-C continues where it stopped when run again; a finished stage is not retrained
+    psnr_stage = ["experiment=demo_psnr", "run_name=psnr", "resume=auto", f"speed.threads={threads}"]
+    psnr_overrides = stage_overrides(compose_config(psnr_stage, out / "psnr"), TRAIN_READS, overrides)  # not loss=...
+    psnr_cfg = compose_config([*psnr_stage, *psnr_overrides], out / "psnr")
+    check_stage(train(psnr_cfg), 1, "PSNR stage", out / "psnr")
     gan_cfg = compose_config(
-        ["experiment=demo", "run_name=gan", f"module.generator_init={out / 'psnr' / 'checkpoints' / 'last.ckpt'}",
-         *overrides],
+        ["experiment=demo", "run_name=gan", "resume=auto", f"speed.threads={threads}",
+         f"module.generator_init={out / 'psnr' / 'checkpoints' / 'last.ckpt'}", *overrides],
         out / "gan",
     )
-    train(gan_cfg)
+    check_stage(train(gan_cfg), 2, "GAN stage", out / "gan")
 
     heldout = demo_heldout_dataset(psnr_cfg.data.cache_dir, psnr_cfg.scale, lr_cache_dir=out / "lr_cache")
     upscalers = {

@@ -4,8 +4,10 @@
     gansr-train -m experiment=esrgan loss.adversarial_weight=5e-3,1e-2        # a sweep
     gansr-train experiment=esrgan run_name=long resume=auto                  # continue the newest checkpoint
 
-Run lifecycle (docs/reliability.md): one live run per folder (``run.lock``), checkpoints named by iteration with
-one ``last.ckpt``, SIGTERM/SIGUSR1/first Ctrl-C save ``last.ckpt`` + ``generator.pth`` and exit 0.
+Run lifecycle (docs/reliability.md): one live run per folder (``run.lock``) and one run per folder (a finished run's
+``run_name`` needs ``resume=auto``), checkpoints named by iteration with one ``last.ckpt``, SIGTERM/SIGUSR1/first
+Ctrl-C save ``last.ckpt`` + ``generator.pth`` and exit 0 (a ``-m`` sweep then starts no later job). Config keys that
+nothing reads are refused (docs/configs.md); CPU threads: ``speed.threads`` (docs/speed.md).
 """
 from __future__ import annotations
 
@@ -18,13 +20,14 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from gansr.cli import CONF_DIR, register_resolvers
+from gansr.cli import CONF_DIR, group_keys, register_resolvers
 from gansr.training.checkpointing import (
     AtomicCheckpointIO,
     NotATrainingCheckpointError,
     checkpoint_iteration,
     newest_valid_checkpoint,
 )
+from gansr.training.config_keys import ConfigReads, UnusedConfigKeyError, check_config_keys, pretrain_note
 from gansr.training.console import (
     IterationLog,
     IterationProgressBar,
@@ -32,12 +35,15 @@ from gansr.training.console import (
     quiet_known_noise,
     stdout_is_terminal,
 )
-from gansr.training.preemption import PreemptionCheckpoint
+from gansr.training.preemption import PreemptionCheckpoint, stop_sweep_after_stopped_job
+from gansr.training.run_folder import RunFolderTakenError, check_new_run_folder, no_earlier_run_line
 from gansr.training.run_lock import RunFolderInUseError, RunLock
 from gansr.training.run_record import ArchitectureChangedError, check_resume_architecture, write_hydra_files
 from gansr.training.slurm import cluster_plugins, requeue_after_preemption, resume_when_requeued
 from gansr.training.speed import apply_speed_settings
+from gansr.training.threads import apply_threads
 from gansr.utils.atomic import torch_save_atomic
+from gansr.utils.console_streams import guard_console_streams
 from gansr.utils.run_folder import generator_file_config
 
 # conf/hydra/launcher/submitit_*.yaml extend hydra-submitit-launcher's schema of the same name on purpose
@@ -73,6 +79,14 @@ def build_trainer(cfg: DictConfig, module: pl.LightningModule) -> pl.Trainer:
     )
 
 
+#: what gansr-train reads from the composed config itself; the rest is read by what it builds (docs/configs.md)
+TRAIN_READS = ConfigReads(
+    whole=("data", "module", "trainer", "callbacks", "logger", "resume", "seed", "test_after_fit", "optimized_metric",
+           "run_name", "task_name", "tags", "scale", "wandb_group", "generator", "sharing"),
+    keys={"speed": group_keys("speed"), "paths": group_keys("paths"), "pretrain": frozenset({"preset", "max_steps"})},
+)
+
+
 class RunRequestError(ValueError):
     """A ``gansr-train`` request that cannot run as given (``trainer.max_steps``, ``resume``); the message, one
     line, says what to pass instead. ``gansr-train`` prints it without a traceback and exits 1."""
@@ -99,7 +113,8 @@ def resolve_resume(resume: str | None, output_dir: Path) -> str | None:
         if found:
             print(f"[gansr] resume=auto: continuing from {found} (iteration {checkpoint_iteration(found)})")
         else:
-            print("[gansr] resume=auto: no checkpoint yet, starting fresh")
+            print(no_earlier_run_line(output_dir) if not skipped else "[gansr] resume=auto: no checkpoint loads, "
+                  "starting fresh")
         return str(found) if found else None
     if not Path(resume).is_file():
         raise RunRequestError(f"resume={resume}: no such checkpoint file; pass a run's checkpoints/last.ckpt, or "
@@ -152,15 +167,20 @@ def train(cfg: DictConfig, record_hydra_files: bool = False) -> TrainResult:
 
 
 def _train_in_folder(cfg: DictConfig, output_dir: Path, record_hydra_files: bool) -> TrainResult:
+    cfg = check_config_keys(cfg, TRAIN_READS)  # keys nothing reads are refused; groups the stage does not use dropped
     check_max_steps(cfg.trainer.max_steps)
+    check_new_run_folder(output_dir, cfg.resume)  # never two runs in one folder
     ckpt_path = resolve_resume(cfg.resume, output_dir)
     check_resume_architecture(cfg, ckpt_path)
     # accepted: only now does anything in the run folder change (docs/reliability.md)
     if record_hydra_files:
         write_hydra_files(output_dir, cfg)
     print_config_tree(cfg, output_dir)
+    if note := pretrain_note(cfg):
+        print(note)
     pl.seed_everything(cfg.seed, workers=True)
     use_offline_wandb_without_credentials(cfg)
+    apply_threads(cfg.speed.get("threads"), cfg.trainer.get("devices", 1), cfg.data.get("num_workers"))  # docs/speed.md
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.module)
     apply_speed_settings(module, cfg.speed)
@@ -204,13 +224,21 @@ def finish_wandb(trainer: pl.Trainer) -> None:
 register_resolvers()  # conf/train.yaml's run_name
 
 
+def main() -> None:
+    """``gansr-train``: console output that survives a closed pipe (``| tee`` and Ctrl-C), then Hydra's main."""
+    guard_console_streams()
+    _hydra_main()
+
+
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> float | None:
+def _hydra_main(cfg: DictConfig) -> float | None:
     cfg.resume = resume_when_requeued(cfg.resume)  # a requeued SLURM job continues its run
     try:
         metrics = train(cfg, record_hydra_files=True)
-    except (RunRequestError, RunFolderInUseError, ArchitectureChangedError) as err:
+    except (RunRequestError, RunFolderInUseError, RunFolderTakenError, UnusedConfigKeyError,
+            ArchitectureChangedError) as err:
         raise SystemExit(f"gansr-train: error: {err}") from None
+    stop_sweep_after_stopped_job(metrics.preempted_by)  # -m: one signal stops the whole sweep
     if cfg.optimized_metric:
         return metrics[cfg.optimized_metric]
     return None

@@ -10,6 +10,8 @@ import gansr.tables
 from gansr.tables.estimate import DEFAULT_THROUGHPUT, estimate_costs
 from gansr.tables.run import run_table
 from gansr.tables.spec import TABLES, MissingInputsError, load_table
+from gansr.training.preemption import StoppedBySignal
+from gansr.utils.console_streams import guard_console_streams
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--throughput", type=float, default=DEFAULT_THROUGHPUT,
                         help="--estimate: ASSUMED sustained FLOP/s per GPU for presets not measured (default 150e12)")
     args = parser.parse_args(argv)
+    guard_console_streams()  # `| tee` and Ctrl-C: a stopped row still saves (docs/reliability.md)
     start = time.perf_counter()
     if args.estimate:
         _, path = estimate_costs(load_table(args.table), args.throughput, rows=args.rows)
@@ -49,6 +52,9 @@ def main(argv: list[str] | None = None) -> None:
                        execute=args.execute, wandb=args.wandb, slurm=args.slurm, overrides=args.override)
     except MissingInputsError as err:
         sys.exit(str(err))
+    except StoppedBySignal as stopped:
+        print(stopped, flush=True)
+        sys.exit(stopped.exit_code)
     if md is not None:
         print(f"wrote {md} ({time.perf_counter() - start:.0f} s)")
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from gansr.tables.plot import plot_perception_distortion
 from gansr.tables.report import (NIQE_PARAMS, available_metrics, check_inputs, eval_datasets, log_to_wandb, result_rows,
                                  score_generator, write_results)
 from gansr.tables.spec import REPO_DIR, Row, TableSpec, load_table
+from gansr.training.preemption import StoppedBySignal
 
 #: tiny generator overrides by generator class (as tests/test_experiments.py).
 TINY_GENERATOR = {
@@ -24,8 +26,12 @@ TINY_GENERATOR = {
 def smoke_overrides(row: Row, iterations: int, train_hr: Path, data_root: Path, cache_dir: Path) -> list[str]:
     """The row's preset and overrides, shrunk to a tiny network trained ``iterations`` steps on ``train_hr``."""
     from gansr.cli import compose_config
+    from gansr.cli.train import TRAIN_READS
+    from gansr.training.config_keys import check_config_keys
 
-    cfg = compose_config([f"experiment={row.preset}", *row.overrides], cache_dir / "compose")
+    # the groups this stage reads (a PSNR row has no discriminator or loss to shrink)
+    cfg = check_config_keys(compose_config([f"experiment={row.preset}", *row.overrides], cache_dir / "compose"),
+                            TRAIN_READS, overrides=())
     overrides = [
         f"experiment={row.preset}",
         *row.overrides,
@@ -39,27 +45,55 @@ def smoke_overrides(row: Row, iterations: int, train_hr: Path, data_root: Path, 
         f"paths.shared_data={data_root}",
         f"paths.cache_dir={cache_dir}",
         *TINY_GENERATOR[cfg.generator._target_.rsplit(".", 1)[-1]],
-        "discriminator.num_feat=4",
+        *(["discriminator.num_feat=4"] if "discriminator" in cfg else []),
         f"trainer.max_steps={iterations}",
         f"trainer.val_check_interval={iterations}",
         "trainer.enable_progress_bar=false",
         f"callbacks.checkpoint.every_n_iterations={iterations}",
         "logger=csv",
+        "speed.threads=1",  # tiny models train faster on one thread (docs/speed.md "CPU threads")
     ]
-    if cfg.loss.get("perceptual"):
+    if cfg.get("loss") and cfg.loss.get("perceptual"):
         overrides.append("loss.perceptual.pretrained=false")
     if cfg.get("sharing"):
         overrides += ["sharing.num_feat=8", "+sharing.num_grow_ch=4"]
     return overrides
 
 
-def train_smoke(row: Row, run_dir: Path, iterations: int, train_hr: Path, data_root: Path, cache_dir: Path) -> Path:
-    """Train one row tiny; returns ``<run_dir>/generator.pth``."""
+def train_smoke(row: Row, run_dir: Path, iterations: int, train_hr: Path, data_root: Path, cache_dir: Path):
+    """Train one row tiny in ``run_dir`` (``resume=auto``: a stopped table continues, a finished row is not trained
+    again); returns ``train()``'s ``TrainResult`` (``preempted_by`` set when a signal stopped it)."""
     from gansr.cli import compose_config
     from gansr.cli.train import train
 
-    train(compose_config(smoke_overrides(row, iterations, train_hr, data_root, cache_dir), run_dir))
-    return run_dir / "generator.pth"
+    return train(compose_config([*smoke_overrides(row, iterations, train_hr, data_root, cache_dir), "resume=auto"],
+                                run_dir))
+
+
+def run_stage_command(command: list[str]) -> None:
+    """Run one paper-scale command to its end. The command runs in its own session, so a terminal's Ctrl-C reaches
+    this process only, which passes each SIGINT/SIGTERM/SIGUSR1 on to it once (the run saves ``last.ckpt`` and
+    exits 0; a second Ctrl-C aborts it as usual), waits for it, then raises :class:`StoppedBySignal` so that no
+    later command of the chain starts. A failed command raises ``CalledProcessError``."""
+    proc = subprocess.Popen(command, cwd=REPO_DIR, start_new_session=True)
+    received: list[int] = []
+
+    def forward(signum, frame) -> None:
+        received.append(signum)
+        proc.send_signal(signum)
+
+    stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+    previous = {s: signal.signal(s, forward) for s in stop_signals}
+    try:
+        returncode = proc.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if received:
+        raise StoppedBySignal(received[0], f"[tables] {signal.Signals(received[0]).name}: stopped during "
+                              f"{shlex.join(command)} (exit {returncode}); the later commands were not started")
+    if returncode:
+        raise subprocess.CalledProcessError(returncode, command)
 
 
 #: the line hydra_plugins.gansr_launcher prints per queued job
@@ -93,7 +127,8 @@ def run_table(table_name: str, scale: str = "smoke", eval_only: bool = False, *,
               execute: bool = False, wandb: bool | None = None, slurm: bool = False,
               overrides: list[str] = ()) -> Path | None:
     """Fill ``experiments/<table>/results.md`` (smoke / eval-only) or print the paper-scale commands (``execute``:
-    run them one after another here; with ``slurm``: queue them, :func:`submit_paper_runs`).
+    run them one after another here; with ``slurm``: queue them, :func:`submit_paper_runs`). A signal that stops a
+    row's training (smoke) or a command (``execute``) stops the chain: :class:`StoppedBySignal`, nothing written.
 
     ``rows`` restricts the trainable rows by label; ``wandb`` (default: paper scale only) logs plot and results to
     W&B; ``overrides`` are added to every paper-scale command. Returns the results.md path (None at paper scale
@@ -110,9 +145,9 @@ def run_table(table_name: str, scale: str = "smoke", eval_only: bool = False, *,
             return None
         for command in paper_commands(table, output_root, rows):
             command += [*(["hydra/launcher=submitit_slurm"] if slurm else []), *overrides]
-            print(shlex.join(command))
+            print(shlex.join(command), flush=True)
             if execute:
-                subprocess.run(command, check=True, cwd=REPO_DIR)
+                run_stage_command(command)
         return None
     train_hr = None if eval_only else Path(train_hr or data_root / "T91" / "HR")
     folders = run_folders(trainable)  # rows of one configuration share one run
@@ -122,9 +157,14 @@ def run_table(table_name: str, scale: str = "smoke", eval_only: bool = False, *,
     metrics, notes = available_metrics(scale, table.lpips_version, niqe_params)
     datasets = eval_datasets(table, scale, data_root, cache_dir, eval_limit if scale == "smoke" else None)
     ours = {}
-    for row in trainable:
+    for number, row in enumerate(trainable, start=1):
         if not eval_only and folders[row.label] == row.slug:
-            train_smoke(row, output_root / row.slug, iterations, train_hr, data_root, cache_dir)
+            result = train_smoke(row, output_root / row.slug, iterations, train_hr, data_root, cache_dir)
+            if result.preempted_by is not None:
+                raise StoppedBySignal(result.preempted_by, (
+                    f"[tables] {signal.Signals(result.preempted_by).name}: stopped at row {number} of {len(trainable)} "
+                    f"({row.label}, saved {output_root / row.slug / 'checkpoints' / 'last.ckpt'}); later rows were not "
+                    f"trained and {table.folder / 'results.md'} was not written. Run the same command again to continue"))
         ours[row.label] = score_generator(generators[row.label], datasets, metrics, table.lpips_version, niqe_params)
     ours_label = f"smoke (tiny model, {iterations} iterations, not comparable)" if scale == "smoke" else "paper schedule"
     header = (f"**ours** = {ours_label}; evaluated on {', '.join(f'{d.table_name} ({len(d)} images)' for d in datasets)}; "

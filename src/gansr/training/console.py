@@ -28,8 +28,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
 
+from gansr.training import threads
 from gansr.utils.atomic import write_text_atomic
 
 LOG = logging.getLogger("gansr.train")
@@ -199,6 +201,7 @@ class IterationLog(pl.Callback):
         self._start_iteration = 0
         self.last_validation: dict[str, float] = {}
         self.last_validation_iteration: int | None = None
+        self._trained_this_fit = False
 
     # ---------------------------------------------------------------- handlers
     def _attach(self) -> None:
@@ -231,6 +234,7 @@ class IterationLog(pl.Callback):
 
     # ---------------------------------------------------------------- hooks
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._trained_this_fit = False
         if trainer.is_global_zero:
             self._attach()
 
@@ -242,10 +246,12 @@ class IterationLog(pl.Callback):
                                for name, child in pl_module.named_children()
                                if any(True for _ in child.parameters()))
             LOG.info(f"[gansr] {type(pl_module).__name__}: {counts or 'no parameters'}; iterations "
-                     f"{self._start_iteration:,} -> {format_total(max_iterations(trainer, pl_module))}; a log line every "
+                     f"{self._start_iteration:,} -> {format_total(max_iterations(trainer, pl_module))}; "
+                     f"{threads.CHOSEN or f'{torch.get_num_threads()} CPU threads'}; a log line every "
                      f"{self.every_n_iterations:,} iterations in {self.log_file}")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._trained_this_fit = True
         iteration = getattr(pl_module, "iteration", trainer.global_step)
         last = max_iterations(trainer, pl_module)
         if not trainer.is_global_zero or (iteration % self.every_n_iterations and iteration != last):
@@ -300,6 +306,10 @@ class IterationLog(pl.Callback):
         """Print the last validation's metrics and write them to ``<run>/final_metrics.json``
         (``{"iteration": ..., "validated_at": ..., "metrics": {"<set>/<metric>": value}}``)."""
         iteration = getattr(pl_module, "iteration", trainer.global_step)
+        final = self.log_file.parent / "final_metrics.json"
+        if not self._trained_this_fit and final.is_file():  # a finished run resumed (gansr-demo again): keep its record
+            LOG.info(f"[gansr] nothing left to train at iteration {iteration:,}; {final} kept")
+            return
         if self.last_validation:
             lines = [f"[gansr] final validation (iteration {self.last_validation_iteration:,}):"]
             lines += [f"    {k:<32} {v:.4f}" for k, v in self.last_validation.items()]
@@ -307,7 +317,7 @@ class IterationLog(pl.Callback):
         else:
             LOG.info("[gansr] no validation ran in this fit (no validation set, or val_check_interval > iterations)")
         record = {"iteration": iteration, "validated_at": self.last_validation_iteration, "metrics": self.last_validation}
-        write_text_atomic(self.log_file.parent / "final_metrics.json", json.dumps(record, indent=2) + "\n")
+        write_text_atomic(final, json.dumps(record, indent=2) + "\n")
 
 
 class IterationProgressBar(TQDMProgressBar):

@@ -4,6 +4,9 @@ save), so ``gansr-train ... resume=auto`` continues exactly. A second Ctrl-C abo
 
 Schedulers and ``timeout`` signal the whole process group, DataLoader workers included: the workers ignore these
 signals (:func:`ignore_stop_signals`, called by :func:`gansr.data.datamodule.worker_init`) and the main process decides.
+
+A command that runs several trainings (a ``-m`` sweep, ``gansr-demo``, a table) stops as a whole after the stage a
+signal stopped: :func:`stop_sweep_after_stopped_job` and :class:`StoppedBySignal` (docs/reliability.md).
 """
 from __future__ import annotations
 
@@ -75,6 +78,41 @@ class PreemptionCheckpoint(pl.Callback):
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous = {}
+
+
+class StoppedBySignal(RuntimeError):
+    """A multi-stage command (``gansr-demo``, a table) stopped by a signal after a stage saved its checkpoint; the
+    later stages did not start and no results were written. The message says where it stopped and how to
+    continue; the command prints it and exits with ``128 + signum`` (the shell's code for "ended by a signal")."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + int(self.signum)
+
+
+def stop_sweep_after_stopped_job(signum: int | None) -> None:
+    """In a ``gansr-train -m`` sweep under Hydra's basic launcher, which runs every job in this process one after the
+    other: after a job stopped by ``signum`` (its ``last.ckpt`` and ``generator.pth`` saved), end the command with
+    exit 0 so that no later job starts. Nothing happens for a single run, a job that ran to its end, or a job of
+    submitit's launchers (one process per job; the scheduler signals each)."""
+    if signum is None:
+        return
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN or not str(hydra_cfg.launcher.get("_target_", "")).endswith("BasicLauncher"):
+        return
+    print(f"[gansr] {signal.Signals(signum).name}: sweep stopped in job {hydra_cfg.job.num} (saved); later jobs were "
+          f"not started. Continue: the same command with hydra.sweep.dir={hydra_cfg.sweep.dir} resume=auto",
+          flush=True)
+    raise SystemExit(0)
 
 
 def ignore_stop_signals() -> None:

@@ -21,6 +21,9 @@ from hydra.experimental.callback import Callback
 from lightning_fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
+from gansr.training.run_folder import RunFolderTakenError, check_new_run_folder
+from gansr.training.slurm import slurm_restart_count
+
 LOCK_NAME = "run.lock"
 #: seconds an empty or unreadable lock file is left to the run that creates it (it writes its record right after)
 WRITING_GRACE_S = 2.0
@@ -186,6 +189,9 @@ class HydraRunLock(Callback):
     the run ends. ``train()`` takes the same lock (re-entered here), which covers runs composed without
     ``@hydra.main`` (demo, tables, tests) and every job of a multirun.
 
+    A new run (no ``resume``) in a folder that holds an earlier run is refused here too
+    (:func:`gansr.training.run_folder.check_new_run_folder`), before Hydra rewrites that run's ``.hydra/``.
+
     Hydra turns exceptions raised in callbacks into warnings and runs the job anyway, so a refusal prints its one
     line and exits with status 1 here. Hydra skips ``on_run_end`` when the job ends with ``SystemExit`` (a second
     Ctrl-C, a refused request), so the lock is also released at interpreter exit.
@@ -200,7 +206,10 @@ class HydraRunLock(Callback):
         HydraConfig.instance().set_config(config)  # hydra.run.dir may use ${hydra:runtime.cwd}
         try:
             self.lock = RunLock(config.hydra.run.dir).__enter__()
-        except RunFolderInUseError as err:
+            check_new_run_folder(config.hydra.run.dir, config.resume if slurm_restart_count() == 0 else "auto")
+        except (RunFolderInUseError, RunFolderTakenError) as err:
+            if self.lock is not None:
+                self.lock.__exit__(None, None, None)
             sys.exit(f"gansr-train: error: {err}")
         atexit.register(self.lock.__exit__, None, None, None)
 
