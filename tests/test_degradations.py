@@ -232,3 +232,15 @@ def test_tiny_realesrgan_gan_run_trains(tmp_path):
     result = train(cfg)
     assert result.iteration == 3
     assert (tmp_path / "run" / "generator.pth").is_file()
+
+
+def test_a_typo_in_a_degradation_stage_is_refused(tmp_path):
+    """The Real-ESRGAN stages are config nodes of their own, so the unread-key check sees inside them."""
+    from gansr.cli.train import TRAIN_READS
+    from gansr.training.config_keys import UnusedConfigKeyError, check_config_keys
+
+    cfg = compose_config(["experiment=demo", "degradation=realesrgan", "+data.degradation.second.noise_rnage=[1,5]"],
+                         tmp_path)
+    with pytest.raises(UnusedConfigKeyError, match="noise_range"):
+        check_config_keys(cfg, TRAIN_READS)
+    check_config_keys(compose_config(["experiment=demo", "degradation=realesrgan"], tmp_path), TRAIN_READS)

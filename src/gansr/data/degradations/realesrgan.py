@@ -119,7 +119,7 @@ class RealESRGANDegradation(DeviceDegradation):
 
     Args:
         scale: SR factor.
-        first, second: the two orders (:class:`DegradationStage` keyword arguments).
+        first, second: the two orders (:class:`DegradationStage`; the config builds them).
         final_sinc_prob: probability of the final sinc filter (0.8); its size is uniform in 7..``kernel_size``
             (odd), its cut-off uniform in ``[pi/3, pi]``.
         kernel_size: the largest kernel (21).
@@ -127,9 +127,10 @@ class RealESRGANDegradation(DeviceDegradation):
 
     eval_lr_kind = "bicubic"  # validation keeps the bicubic sets; real photos are scored with NIQE
 
-    def __init__(self, scale: int, first: dict, second: dict, final_sinc_prob: float = 0.8, kernel_size: int = 21):
+    def __init__(self, scale: int, first: DegradationStage, second: DegradationStage, final_sinc_prob: float = 0.8,
+                 kernel_size: int = 21):
         self.scale = int(scale)
-        self.first, self.second = DegradationStage(**first), DegradationStage(**second)
+        self.first, self.second = first, second
         self.final_sinc_prob, self.kernel_size = float(final_sinc_prob), int(kernel_size)
 
     def degrade(self, hr: Tensor, rng: np.random.Generator, generator: torch.Generator) -> Tensor:
