@@ -30,7 +30,8 @@ from torch import nn
 
 from gansr.data.image_io import to_uint8
 from gansr.utils.checkpoint import safe_load
-from gansr.utils.safe_config import build_architecture
+from gansr.utils.errors import GansrError
+from gansr.utils.safe_config import UnsafeConfigError, build_architecture
 
 # where a run folder keeps its composed config, relative to the run folder (Hydra's copy first: always written by
 # gansr-train; the CSV logger's resolved copy second)
@@ -90,7 +91,7 @@ def generator_from_state(state: Mapping, path: str | Path, use_ema: bool = True)
 load_generator_file = load_generator
 
 
-class RunConfigNotFoundError(FileNotFoundError):
+class RunConfigNotFoundError(GansrError, FileNotFoundError):
     """A Lightning checkpoint whose run folder (and so its generator's architecture) cannot be found."""
 
 
@@ -101,16 +102,24 @@ def run_generator_config(checkpoint_path: str | Path) -> tuple[dict, Path]:
     Only the ``generator``, ``sharing`` and ``scale`` entries are resolved; they are returned as plain data for
     :func:`build_architecture` (nothing in the file is instantiated).
     """
+    import yaml
     from omegaconf import OmegaConf
 
-    from gansr.cli.train import generator_config  # the same selection gansr-train stores in generator.pth
+    from gansr.cli.train import (
+        generator_config,  # the same selection gansr-train stores in generator.pth
+    )
 
     checkpoint_path = Path(checkpoint_path).resolve()
     candidates = [folder / name for folder in (checkpoint_path.parent.parent, checkpoint_path.parent)
                   for name in RUN_CONFIG_FILES]
     for file in candidates:
         if file.is_file():
-            config = OmegaConf.load(file)
+            try:
+                config = OmegaConf.load(file)
+            except yaml.YAMLError as err:  # a tag (!!python/...), bad syntax: refused, nothing of it is built
+                reason = " ".join(str(err).split())
+                raise UnsafeConfigError(f"{file}: not a plain YAML run config ({reason[:300]}); use the run's "
+                                        "generator.pth, or restore the file gansr-train wrote") from None
             if isinstance(config.get("generator"), Mapping) and "scale" in config:
                 return generator_config(config), file
     raise RunConfigNotFoundError(

@@ -25,6 +25,7 @@ the official key names instead (for the official test scripts).
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from torch import nn
 
 from gansr.archs.shared_extractor import SharedExtractor
 from gansr.cli import CONF_DIR
+from gansr.cli.errors import report_errors
 from gansr.inference import (
     RunConfigNotFoundError,
     generator_file_from_checkpoint,
@@ -43,6 +45,7 @@ from gansr.inference import (
 from gansr.utils.checkpoint import detect_scheme, extract_state_dict, from_gansr_keys, load_generator_weights, safe_load
 from gansr.utils.output_paths import check_writable_file, save_weights
 from gansr.utils.safe_config import build_architecture
+from gansr.utils.errors import InvalidValueError
 
 
 def generator_node(arch: str) -> DictConfig:
@@ -59,8 +62,22 @@ def extractor_node() -> DictConfig:
     return OmegaConf.create({"_target_": f"{SharedExtractor.__module__}.{SharedExtractor.__qualname__}"})
 
 
-def resolve(node: DictConfig, scale: int, overrides: list[str]) -> DictConfig:
+def check_overrides(overrides: list[str], option: str = "--set") -> list[str]:
+    """``overrides`` when each is one ``key=value`` (key: a dotted name); else :class:`InvalidValueError` naming
+    the item, e.g. ``"num_feat=8 num_block=2"`` given as one quoted argument."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][\w.]*", key):
+            raise InvalidValueError(f"{option} {item!r}: give key=value settings, e.g. {option} num_feat=32 num_block=8")
+        if re.search(r"\s[A-Za-z_][\w.]*=", value):
+            raise InvalidValueError(f"{option} {item!r}: several settings in one argument; give each as its own word, "
+                                    f"without quotes: {option} {' '.join(item.split())}")
+    return overrides
+
+
+def resolve(node: DictConfig, scale: int, overrides: list[str], option: str = "--set") -> DictConfig:
     """``node`` + ``key=value`` overrides with ``${scale}`` resolved (what the generator file stores)."""
+    overrides = check_overrides(overrides, option)
     root = OmegaConf.create({"scale": scale, "network": OmegaConf.merge(node, OmegaConf.from_dotlist(overrides))})
     return OmegaConf.create(OmegaConf.to_container(root.network, resolve=True))
 
@@ -153,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
         extractor_config = None
         if args.extractor:
             extractor_file = safe_load(args.extractor)
-            extractor_config = resolve(extractor_node(), args.scale, args.extractor_overrides)
+            extractor_config = resolve(extractor_node(), args.scale, args.extractor_overrides, "--extractor-set")
             key = _extractor_key(extractor_file, args.extractor_key)
             output["extractor"] = _tensors(load_network(extractor_config, extractor_file, key))
         output["config"] = {
@@ -166,12 +183,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.checkpoint} ({source} keys) -> {args.out} ({args.scheme}): {parts}")
 
 
+@report_errors("gansr-convert", also=(ValueError, KeyError, TypeError, RuntimeError))  # incl. mismatched weights
 def cli() -> None:
     """The ``gansr-convert`` console command: :func:`main`, with its errors as one line each instead of a traceback."""
-    try:
-        main()
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:  # incl. mismatched/unsafe weights
-        raise SystemExit(f"gansr-convert: error: {err.args[0] if isinstance(err, KeyError) else err}") from None
+    main()
 
 
 if __name__ == "__main__":

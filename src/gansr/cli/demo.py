@@ -25,11 +25,13 @@ import torch
 
 from gansr.archs.bicubic import BicubicUpsampler
 from gansr.cli import compose_config
+from gansr.cli.errors import report_errors
 from gansr.cli.train import train
 from gansr.data.demo_data import demo_heldout_dataset
 from gansr.evaluation import evaluate_upscaler, write_table
 from gansr.figures import comparison_row, panel_figure
 from gansr.inference import load_generator_file
+from gansr.utils.output_paths import check_writable_folder
 
 
 def comparison_grid(heldout, upscalers: dict, scale: int, crop_size: int = 64, zoom_factor: int = 3):
@@ -49,8 +51,9 @@ def comparison_grid(heldout, upscalers: dict, scale: int, crop_size: int = 64, z
     return panel_figure(rows, heading=heading, row_labels=labels)
 
 
+@report_errors("gansr-demo")  # a read-only --out, a missing file, a refused run: one line, exit 1
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="gansr-demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="demo_outputs", help="folder for runs, table and grid (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for PyTorch (default: %(default)s); results are deterministic for a given "
@@ -59,10 +62,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
+    out = check_writable_folder(Path(args.out).resolve(), "--out folder")
     threads_before = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
-        run_demo(Path(args.out).resolve(), args.overrides, args.threads)
+        run_demo(out, args.overrides, args.threads)
     finally:  # in-process callers (tests) keep their own thread count
         torch.set_num_threads(threads_before)
 

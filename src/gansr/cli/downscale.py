@@ -11,8 +11,10 @@ Example::
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from gansr.cli.arguments import positive_int
+from gansr.cli.errors import report_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,34 +24,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--hr", required=True, type=Path, help="folder of HR images")
     parser.add_argument("--out", required=True, type=Path, help="output folder for the LR PNGs")
-    parser.add_argument("--scale", type=int, default=4, help="down-scaling factor (default 4)")
+    parser.add_argument("--scale", type=positive_int, default=4, help="down-scaling factor (default 4)")
     parser.add_argument("--suffix", default=None,
                         help="appended to the file stem (default 'x<scale>', e.g. babyx4.png; '' keeps the stem)")
     return parser
 
 
+@report_errors("gansr-downscale")  # a missing or unreadable image, a read-only --out: one line, exit 1
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # torch and the image code load only now, so that --help and argument errors answer at once
     from tqdm import tqdm
 
     from gansr.data.datasets import make_lr
-    from gansr.data.image_io import DatasetNotFoundError, ImageReadError, list_images, read_image, write_image
+    from gansr.data.image_io import list_images, read_image, write_image
     from gansr.data.transforms import mod_crop
+    from gansr.utils.output_paths import check_writable_folder
 
     suffix = f"x{args.scale}" if args.suffix is None else args.suffix
-    try:
-        files = list_images(args.hr)
-        cropped = []
-        for path in tqdm(files, desc=f"downscale x{args.scale}", unit="img"):
-            hr = read_image(path)
-            hr_mod = mod_crop(hr, args.scale)
-            if hr_mod.shape != hr.shape:
-                cropped.append(f"{path.name} {hr.shape[1]}x{hr.shape[0]} -> {hr_mod.shape[1]}x{hr_mod.shape[0]}")
-            write_image(args.out / f"{path.stem}{suffix}.png", make_lr(hr_mod, args.scale))
-    except (DatasetNotFoundError, ImageReadError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    files = list_images(args.hr)
+    check_writable_folder(args.out, "--out folder")
+    cropped = []
+    for path in tqdm(files, desc=f"downscale x{args.scale}", unit="img"):
+        hr = read_image(path)
+        hr_mod = mod_crop(hr, args.scale)
+        if hr_mod.shape != hr.shape:
+            cropped.append(f"{path.name} {hr.shape[1]}x{hr.shape[0]} -> {hr_mod.shape[1]}x{hr_mod.shape[0]}")
+        write_image(args.out / f"{path.stem}{suffix}.png", make_lr(hr_mod, args.scale))
     if cropped:
         print(f"note: {len(cropped)} HR image(s) cropped to a multiple of {args.scale} before down-scaling "
               f"(crop them the same way when comparing with the LR): " + "; ".join(cropped))

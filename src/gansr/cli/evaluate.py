@@ -8,7 +8,7 @@ The sets are read from ``root`` (default ``paths.data_dir``: ``$GANSR_DATA``, el
 ``metrics=null`` (the default) every metric of ``psnr_y, ssim_y, lpips, niqe, ma, pi`` whose weight files exist is
 scored and one line names the others; NIQE finds the official parameters shipped next to the data
 (``<root>/metrics/niqe/modelparameters.mat``). A missing set or a missing weight file of a named metric stops with
-one line.
+one line, as does any bad value or file (``gansr.cli.errors``).
 """
 from __future__ import annotations
 
@@ -22,12 +22,13 @@ from omegaconf import DictConfig
 
 from gansr.archs.bicubic import BicubicUpsampler
 from gansr.cli import CONF_DIR
+from gansr.cli.errors import report_errors
 from gansr.data.benchmarks import benchmark_dataset
-from gansr.data.image_io import DatasetNotFoundError
 from gansr.evaluation import evaluate_upscaler, write_table
 from gansr.inference import load_generator_file, tiled_upscale
 from gansr.metrics.availability import DEFAULT_METRICS, available_metrics
-from gansr.utils.weights import MissingWeightError, find_shipped_niqe_params
+from gansr.utils.errors import InvalidValueError
+from gansr.utils.weights import find_shipped_niqe_params
 
 
 def build_upscaler(cfg: DictConfig, device: str) -> tuple[torch.nn.Module, str]:
@@ -36,12 +37,25 @@ def build_upscaler(cfg: DictConfig, device: str) -> tuple[torch.nn.Module, str]:
         return BicubicUpsampler(scale=cfg.scale).to(device), cfg.method or "Bicubic"
     upscaler = load_generator_file(cfg.checkpoint, use_ema=cfg.use_ema).to(device)
     if upscaler.scale != cfg.scale:
-        raise ValueError(f"{cfg.checkpoint} is a x{upscaler.scale} generator but scale={cfg.scale}")
+        raise InvalidValueError(f"{cfg.checkpoint} is a x{upscaler.scale} generator but scale={cfg.scale}: pass "
+                                f"scale={upscaler.scale}")
     return upscaler, cfg.method or Path(cfg.checkpoint).resolve().parent.name
+
+
+def check_values(cfg: DictConfig) -> None:
+    """``scale`` >= 1, ``tile`` and ``tile_overlap`` >= 0, at least one set; else :class:`InvalidValueError`."""
+    for key, least in (("scale", 1), ("tile", 0), ("tile_overlap", 0)):
+        value = cfg[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise InvalidValueError(f"{key}={value}: give an integer >= {least}"
+                                    + (" (0 = no tiling)" if key == "tile" else ""))
+    if not cfg.sets:
+        raise InvalidValueError("sets=[]: name at least one set, e.g. sets=[Set5]")
 
 
 def evaluate(cfg: DictConfig) -> list[dict[str, object]]:
     """One row per set: ``{"method", "set", "images", <metric>: mean ...}``; writes ``results.{md,csv}``."""
+    check_values(cfg)
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     upscaler, method = build_upscaler(cfg, device)
     upscale = functools.partial(tiled_upscale, upscaler.eval(), scale=cfg.scale, tile=cfg.tile, overlap=cfg.tile_overlap)
@@ -77,11 +91,9 @@ def log_table_to_wandb(rows: list[dict[str, object]], cfg: DictConfig) -> None:
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="eval", version_base="1.3")
+@report_errors("gansr-eval")
 def main(cfg: DictConfig) -> None:
-    try:
-        evaluate(cfg)
-    except (DatasetNotFoundError, MissingWeightError) as err:
-        raise SystemExit(f"gansr-eval: error: {err}") from None
+    evaluate(cfg)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from gansr.training.preemption import PreemptionCheckpoint
 from gansr.training.run_lock import RunFolderInUseError, RunLock
 from gansr.training.slurm import cluster_plugins, requeue_after_preemption, resume_when_requeued
 from gansr.training.speed import apply_speed_settings
+from gansr.utils.errors import GansrError
 
 # conf/hydra/launcher/submitit_*.yaml extend hydra-submitit-launcher's schema of the same name on purpose
 warnings.filterwarnings("ignore", message=r"(?s).*validated against ConfigStore schema with the same name", category=UserWarning)
@@ -71,7 +72,7 @@ def build_trainer(cfg: DictConfig, module: pl.LightningModule) -> pl.Trainer:
     )
 
 
-class RunRequestError(ValueError):
+class RunRequestError(GansrError, ValueError):
     """A ``gansr-train`` request that cannot run as given (``trainer.max_steps``, ``resume``); the message, one
     line, says what to pass instead. ``gansr-train`` prints it without a traceback and exits 1."""
 

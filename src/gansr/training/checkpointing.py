@@ -16,6 +16,8 @@ import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from gansr.utils.errors import GansrError
+
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes ``<file>.tmp`` then renames it over ``<file>``: a crash while saving never leaves a truncated
@@ -34,7 +36,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return super().load_checkpoint(path, map_location=map_location or "cpu", weights_only=True)
 
 
-class NotATrainingCheckpointError(ValueError):
+class NotATrainingCheckpointError(GansrError, ValueError):
     """The file is readable but is not a ``gansr-train`` checkpoint (e.g. an exported ``generator.pth``)."""
 
 

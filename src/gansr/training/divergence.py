@@ -14,12 +14,14 @@ from collections.abc import Iterable
 
 import torch
 
+from gansr.utils.errors import GansrError
+
 POLICIES = ("stop", "skip")
 #: optimizer-step prefixes (``SRModule.step_optimizer``) and the step each names
 STEP_NAMES = {"g": "G step", "d": "D step"}
 
 
-class DivergenceError(RuntimeError):
+class DivergenceError(GansrError, RuntimeError):
     """Raised when a loss term or gradient is NaN/Inf and the policy is 'stop'."""
 
 

@@ -18,10 +18,12 @@ from hydra.experimental.callback import Callback
 from lightning_fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
+from gansr.utils.errors import GansrError
+
 LOCK_NAME = "run.lock"
 
 
-class RunFolderInUseError(RuntimeError):
+class RunFolderInUseError(GansrError, RuntimeError):
     """Another live process trains in this run folder."""
 
 

@@ -22,14 +22,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gansr.utils.errors import GansrError
+
 StateDict = dict[str, torch.Tensor]
 
 
-class UnsafeCheckpointError(RuntimeError):
+class UnsafeCheckpointError(GansrError, RuntimeError):
     """The file holds pickled Python objects that ``weights_only=True`` refuses (possible code execution)."""
 
 
-class CheckpointMismatchError(RuntimeError):
+class CheckpointMismatchError(GansrError, RuntimeError):
     """The weights do not fit the network (another architecture, scale or size)."""
 
 

@@ -12,8 +12,10 @@ import os
 import tempfile
 from pathlib import Path
 
+from gansr.utils.errors import GansrError
 
-class OutputNotWritableError(OSError):
+
+class OutputNotWritableError(GansrError, OSError):
     """The output file or folder cannot be created; the message names it and the reason."""
 
     def __str__(self) -> str:

@@ -26,6 +26,7 @@ from gansr.archs.edsr import EDSR
 from gansr.archs.rrdbnet import RRDBNet
 from gansr.archs.shared_extractor import SharedExtractor
 from gansr.archs.srresnet import SRResNet
+from gansr.utils.errors import GansrError
 
 # The networks a generator file may describe: generators and Fs-SRGAN's shared extractor, by import path.
 ARCHITECTURES: dict[str, type[nn.Module]] = {
@@ -36,7 +37,7 @@ _RUN_CONFIG_BASES = (nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.
 _PLAIN = (bool, int, float, str, type(None))
 
 
-class UnsafeConfigError(ValueError):
+class UnsafeConfigError(GansrError, ValueError):
     """A config read from a file names code outside the allow-list (or passes non-plain arguments to it)."""
 
 
