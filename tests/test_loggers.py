@@ -65,10 +65,11 @@ def test_csv_and_tensorboard_keep_the_history_across_a_resume(data_root, tmp_pat
     run(data_root, out, 30, "logger=tensorboard", "resume=auto")
 
     rows = csv_rows(out / "metrics.csv")
-    iterations = [int(float(r["train/iteration"])) for r in rows if r.get("train/iteration")]
-    assert iterations == [5, 10, 15, 20, 25, 30]  # both sessions, each logging interval once
-    assert len(steps_with(rows, "train/g/total")) == 6
-    assert steps_with(rows, "val/Set5/psnr_y") == [9, 19, 29]  # validation every 10 iterations, across the resume
+    # one axis, in iterations: step = the iteration of the value, as in the log's [iter N] and the file names
+    assert steps_with(rows, "train/g/total") == [5, 10, 15, 20, 25, 30]  # both sessions, each interval once
+    assert steps_with(rows, "lr/G") == [5, 10, 15, 20, 25, 30]  # the G optimizer's rate, not lr-Adam
+    assert not [c for c in rows[0] if c.startswith("lr-")]
+    assert steps_with(rows, "val/Set5/psnr_y") == [10, 20, 30]  # validation every 10 iterations, across the resume
     assert (out / "hparams.yaml").is_file()
 
     events = sorted((out / "tensorboard").glob("events.out.tfevents.*"))
@@ -80,7 +81,7 @@ def test_csv_and_tensorboard_keep_the_history_across_a_resume(data_root, tmp_pat
         scalars |= {e.step for e in acc.Scalars("train/g/total")}
         for tag in acc.Tags()["images"]:
             images.setdefault(tag, []).extend(e.step for e in acc.Images(tag))
-    assert len(scalars) == 6 and min(scalars) < 15 < max(scalars)
+    assert sorted(scalars) == [5, 10, 15, 20, 25, 30]  # the CSV's steps: iterations
     assert sorted(images["val/Set5/lr_sr_hr"]) == [10, 20, 30]  # one picture per validation, by iteration
 
 

@@ -5,11 +5,20 @@
     gansr-train experiment=esrgan run_name=long resume=auto                  # continue the newest checkpoint
 
 Run lifecycle (docs/reliability.md): one live run per folder (``run.lock``), checkpoints named by iteration with
-one ``last.ckpt``, SIGTERM/SIGUSR1/first Ctrl-C save ``last.ckpt`` + ``generator.pth`` and exit 0.
+one ``last.ckpt``, SIGTERM/SIGUSR1/first Ctrl-C save ``last.ckpt`` + ``generator.pth`` and exit 0; such a signal
+before the first iteration (while imports run or the data are prepared) stops with exit 0, the lock released
+(requeued under SLURM). A refused request or a failed run ends with one line, ``gansr-train: error: ...``, exit 1
+(``gansr.cli.errors``), its reason also in ``<run>/train.log``.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # python -m gansr.cli.train: stop signals are caught before torch is imported
+    from gansr.utils.stop_signals import catch_stop_signals
+
+    catch_stop_signals()
+
 import os
+import signal
 import warnings
 from pathlib import Path
 
@@ -17,9 +26,11 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
+from lightning_fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from gansr.cli import CONF_DIR
+from gansr.cli.errors import report_errors
 from gansr.training.checkpointing import (
     AtomicCheckpointIO,
     NotATrainingCheckpointError,
@@ -27,16 +38,20 @@ from gansr.training.checkpointing import (
     newest_valid_checkpoint,
 )
 from gansr.training.console import (
+    LOG,
     IterationLog,
     IterationProgressBar,
-    print_config_tree,
+    RunLog,
+    log_failure,
     quiet_known_noise,
     stdout_is_terminal,
 )
+from gansr.training.divergence import DivergenceError
 from gansr.training.preemption import PreemptionCheckpoint
-from gansr.training.run_lock import RunFolderInUseError, RunLock
-from gansr.training.slurm import cluster_plugins, requeue_after_preemption, resume_when_requeued
+from gansr.training.run_lock import RunLock
+from gansr.training.slurm import cluster_plugins, requeue_after_preemption, requeue_job, resume_when_requeued
 from gansr.training.speed import apply_speed_settings
+from gansr.utils import stop_signals
 from gansr.utils.errors import GansrError
 
 # conf/hydra/launcher/submitit_*.yaml extend hydra-submitit-launcher's schema of the same name on purpose
@@ -50,12 +65,12 @@ def build_trainer(cfg: DictConfig, module: pl.LightningModule) -> pl.Trainer:
     quiet_known_noise(single_process=cfg.trainer.get("devices", 1) == 1 and cfg.trainer.get("num_nodes", 1) == 1,
                       run_dir=Path(cfg.paths.output_dir))
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    # a bar on a terminal only; a redirected stdout (a log file, a batch job) gets one line per log interval instead
-    show_bar = bool(cfg.trainer.get("enable_progress_bar", True)) and stdout_is_terminal()
+    show_bar = shows_progress_bar(cfg)
     if show_bar:
         callbacks.append(IterationProgressBar(refresh_rate=cfg.speed.progress_bar_refresh_rate))
     callbacks.append(IterationLog(Path(cfg.paths.output_dir) / "train.log",
-                                  every_n_iterations=cfg.trainer.get("log_every_n_steps", 50), echo_iterations=not show_bar))
+                                  every_n_iterations=cfg.trainer.get("log_every_n_steps", 50), echo_iterations=not show_bar,
+                                  config=cfg))  # the config tree is printed once training starts
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     max_iterations = cfg.trainer.max_steps  # checked by check_max_steps in train()
     max_steps = -1 if max_iterations < 0 else max_iterations * module.optimizer_steps_per_iteration
@@ -70,6 +85,11 @@ def build_trainer(cfg: DictConfig, module: pl.LightningModule) -> pl.Trainer:
         enable_model_summary=cfg.trainer.get("enable_model_summary", False),
         enable_checkpointing=False,  # checkpoints are callbacks.checkpoint's (IterationCheckpoint), not Lightning's
     )
+
+
+def shows_progress_bar(cfg: DictConfig) -> bool:
+    """A bar on a terminal only; a redirected stdout (a log file, a batch job) gets one line per log interval."""
+    return bool(cfg.trainer.get("enable_progress_bar", True)) and stdout_is_terminal()
 
 
 class RunRequestError(GansrError, ValueError):
@@ -94,11 +114,11 @@ def resolve_resume(resume: str | None, output_dir: Path) -> str | None:
     if resume == "auto":
         found, skipped = newest_valid_checkpoint(output_dir / "checkpoints")
         for line in skipped:
-            print(f"[gansr] resume=auto: skipped {line}")
+            LOG.info(f"[gansr] resume=auto: skipped {line}")
         if found:
-            print(f"[gansr] resume=auto: continuing from {found} (iteration {checkpoint_iteration(found)})")
+            LOG.info(f"[gansr] resume=auto: continuing from {found} (iteration {checkpoint_iteration(found)})")
         else:
-            print("[gansr] resume=auto: no checkpoint yet, starting fresh")
+            LOG.info("[gansr] resume=auto: no checkpoint yet, starting fresh")
         return str(found) if found else None
     if not Path(resume).is_file():
         raise RunRequestError(f"resume={resume}: no such checkpoint file; pass a run's checkpoints/last.ckpt, or "
@@ -120,11 +140,12 @@ class TrainResult(dict):
 
     Attributes:
         preempted_by: the number of the signal (``signal.SIGTERM``, ``SIGUSR1``, ``SIGINT``) that stopped the run
-            with a checkpoint before ``trainer.max_steps``; None when it ran to its end.
-        iteration: the training iteration reached.
+            with a checkpoint before ``trainer.max_steps``, or before its first iteration (then ``iteration`` is
+            None and nothing was saved); None when it ran to its end.
+        iteration: the training iteration reached; None when stopped before the first iteration.
     """
 
-    def __init__(self, metrics: dict[str, float], preempted_by: int | None, iteration: int) -> None:
+    def __init__(self, metrics: dict[str, float], preempted_by: int | None, iteration: int | None) -> None:
         super().__init__(metrics)
         self.preempted_by = preempted_by
         self.iteration = iteration
@@ -143,15 +164,49 @@ def use_offline_wandb_without_credentials(cfg: DictConfig) -> None:
 
 def train(cfg: DictConfig) -> TrainResult:
     """Fit (and optionally test) the configured run in its folder, holding the folder's ``run.lock``; returns the
-    final logged metrics as floats, with ``preempted_by`` set when a signal stopped the run (no test then)."""
+    final logged metrics as floats, with ``preempted_by`` set when a signal stopped the run (no test then).
+
+    A stop signal before the first iteration (:mod:`gansr.utils.stop_signals`) ends the call with nothing saved,
+    the lock released and, under SLURM, the job requeued. Messages and, for a failure, its reason go to
+    ``<run>/train.log`` too (``RunLog``)."""
     output_dir = Path(cfg.paths.output_dir)
-    with RunLock(output_dir):
-        return _train_in_folder(cfg, output_dir)
+    progress: dict[str, int] = {}  # the iteration the fit reached, for the failure line
+    try:
+        with stop_signals.armed(), RunLock(output_dir), RunLog(output_dir / "train.log", not shows_progress_bar(cfg)):
+            try:
+                return _train_in_folder(cfg, output_dir, progress)
+            except stop_signals.StopRequested as stop:
+                LOG.info(stopped_before_training(stop.signum))
+                stop.said = True
+                raise
+            except BaseException as err:
+                log_failure(err, progress.get("iteration"))
+                raise
+    except stop_signals.StopRequested as stop:  # the signal handlers in place before are back: requeue may use them
+        if not getattr(stop, "said", False):  # it came before the run folder was taken
+            print(stopped_before_training(stop.signum), flush=True)
+        requeue_job(stop.signum, rank_zero_only.rank == 0, continues_from="its newest checkpoint (resume=auto)")
+        return TrainResult({}, stop.signum, None)
 
 
-def _train_in_folder(cfg: DictConfig, output_dir: Path) -> TrainResult:
+def stopped_before_training(signum: int) -> str:
+    """The line said when a stop signal ends a run before its first iteration."""
+    return (f"[gansr] {signal.Signals(signum).name} received: stopped before the first iteration; nothing was "
+            "trained or saved (the run folder's lock is released; run the same command to start it again)")
+
+
+def newest_checkpoint_note(folder: Path) -> str:
+    """What a diverged run leaves to continue from: the newest checkpoint in ``folder`` (all are from before the
+    non-finite step: the guard runs before any checkpoint is written), or that there is none."""
+    found, _ = newest_valid_checkpoint(folder)
+    if found is None:
+        return "No checkpoint was written before it: start the run again."
+    return (f"The newest checkpoint, {found} (iteration {checkpoint_iteration(found):,}), is from before it: continue "
+            "from it with resume=auto.")
+
+
+def _train_in_folder(cfg: DictConfig, output_dir: Path, progress: dict[str, int]) -> TrainResult:
     check_max_steps(cfg.trainer.max_steps)
-    print_config_tree(cfg, output_dir)
     ckpt_path = resolve_resume(cfg.resume, output_dir)
     pl.seed_everything(cfg.seed, workers=True)
     use_offline_wandb_without_credentials(cfg)
@@ -163,16 +218,23 @@ def _train_in_folder(cfg: DictConfig, output_dir: Path) -> TrainResult:
     for logger in trainer.loggers:
         logger.log_hyperparams(resolved)
     preemption = next((c for c in trainer.callbacks if isinstance(c, PreemptionCheckpoint)), None)
+    if preemption is None:  # nothing would act on a signal once training runs: the default handlers do
+        stop_signals.release()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        progress["iteration"] = module.iteration
         preempted_by = preemption.received if preemption is not None and preemption.stopped else None
         if cfg.test_after_fit and preempted_by is None:
             trainer.test(module, datamodule=datamodule)
         if trainer.is_global_zero:
             export_path = output_dir / "generator.pth"
             torch.save({**module.generator_state(), "config": generator_config(cfg)}, export_path)
-            print(f"[gansr] run folder: {output_dir}\n[gansr] generator weights: {export_path}")
+            LOG.info(f"[gansr] run folder: {output_dir}\n[gansr] generator weights: {export_path}")
+    except DivergenceError as err:
+        checkpoints = next((Path(c.dirpath) for c in trainer.callbacks if hasattr(c, "last_path")), output_dir / "checkpoints")
+        raise DivergenceError(f"{err} {newest_checkpoint_note(checkpoints)}") from None
     finally:
+        progress.setdefault("iteration", module.iteration)
         finish_wandb(trainer)
         requeue_after_preemption(trainer)  # SLURM: after last.ckpt, requeue; the job continues from it
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
@@ -198,13 +260,11 @@ def finish_wandb(trainer: pl.Trainer) -> None:
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
+@report_errors("gansr-train")  # a refused request, a missing dataset, a divergence, a full disk: one line, exit 1
 def main(cfg: DictConfig) -> float | None:
     cfg.resume = resume_when_requeued(cfg.resume)  # a requeued SLURM job continues its run
-    try:
-        metrics = train(cfg)
-    except (RunRequestError, RunFolderInUseError) as err:
-        raise SystemExit(f"gansr-train: error: {err}") from None
-    if cfg.optimized_metric:
+    metrics = train(cfg)
+    if cfg.optimized_metric and metrics.iteration is not None:
         return metrics[cfg.optimized_metric]
     return None
 

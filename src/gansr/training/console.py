@@ -1,7 +1,9 @@
 """What a training run prints, counted in training iterations (docs/logging.md).
 
-* :func:`print_config_tree` - the resolved config once at start, as a tree (``rich``), also kept as
-  ``<run>/config_tree.log``;
+* :class:`RunLog` - ``<run>/train.log`` (and stdout) for the whole of a run: the resume lines, the iteration lines,
+  the stop message, and a failure with its reason (the failure in the file only: the command prints it once);
+* :func:`print_config_tree` - the resolved config once the run is accepted (its first iteration is about to run), as
+  a tree (``rich``), also kept as ``<run>/config_tree.log``;
 * :class:`IterationLog` - one line per log interval, BasicSR's form
   ``[iter 1,000/500,000] lr 1.0e-04 eta 3:12:40 l_g_pixel 1.2345e-02 ...``, into ``<run>/train.log`` (Hydra's job
   log file) and onto stdout when stdout is not a terminal (or there is no progress bar); a validation line after each
@@ -46,6 +48,9 @@ HARMLESS_WARNINGS = (
      "frozen parts (the VGG feature extractor of the perceptual loss, metric networks) stay in eval mode on purpose"),
     (r"You have overridden `on_after_batch_transfer` in `LightningModule` but have passed in a `LightningDataModule`",
      "SRModule.on_after_batch_transfer (channels_last batches) is meant to be the one used, and it is"),
+    (r"Total length of `list` across ranks is zero\. Please make sure this was your intention\.",
+     ("an empty list of validation (or test) sets is a choice in gansr (data.val=[]: runs and tables that validate "
+      "with gansr-eval afterwards)")),
 )
 #: the SLURM hint is only noise for a single-process run; for several processes it may be the real problem
 SRUN_HINT = r"The `srun` command is available on your system but is not used"
@@ -83,6 +88,79 @@ def quiet_known_noise(single_process: bool = True, run_dir: Path | None = None) 
         logger = logging.getLogger(name)
         if not any(f.name == "gansr-known-noise" for f in logger.filters):
             logger.addFilter(_DropMessages(HARMLESS_INFO))
+
+
+class _NotOnConsole(logging.Filter):
+    """Records logged with ``extra={"file_only": True}`` (a failure the command itself prints) stay off stdout."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, "file_only", False)
+
+
+class RunLog:
+    """``with RunLog(<run>/train.log):`` sends :data:`LOG` (``gansr.train``) to that file, time-stamped, and to stdout
+    for the body; nested uses (``train()`` around :class:`IterationLog`) share the outer one.
+
+    Under ``@hydra.main`` the file is Hydra's job log and its handler is reused. ``echo_iterations=False`` keeps
+    the iteration lines off stdout (a progress bar shows them). Records with ``extra={"file_only": True}`` go to
+    the file only.
+    """
+
+    def __init__(self, log_file: str | Path, echo_iterations: bool = True) -> None:
+        self.log_file = Path(log_file)
+        self.echo_iterations = echo_iterations
+        self._added: list[logging.Handler] = []
+        self._own: list[logging.Handler] = []
+        self._propagate = True
+
+    def __enter__(self) -> RunLog:
+        target = str(self.log_file.resolve())
+        if any(getattr(h, "gansr_run_log", None) == target for h in LOG.handlers):
+            return self  # an outer RunLog of the same run writes already
+        LOG.setLevel(logging.INFO)
+        self._propagate, LOG.propagate = LOG.propagate, False  # Hydra's console handler would print every line twice
+        file_handler = next((h for h in logging.getLogger().handlers
+                             if isinstance(h, logging.FileHandler) and h.baseFilename == target), None)
+        if file_handler is None:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            file_handler = logging.FileHandler(target, mode="a", encoding="utf-8")
+            file_handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%Y-%m-%d %H:%M:%S"))
+            self._own.append(file_handler)
+        console = _TqdmSafeStdout()
+        console.setFormatter(logging.Formatter("%(message)s"))
+        console.addFilter(_NotOnConsole())
+        if not self.echo_iterations:
+            console.addFilter(_IterationLinesOnTerminal())
+        console.gansr_run_log = target
+        self._own.append(console)
+        self._added = [file_handler, console]
+        for handler in self._added:
+            LOG.addHandler(handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handler in self._added:
+            LOG.removeHandler(handler)
+        for handler in self._own:
+            handler.close()
+        if self._added:
+            LOG.propagate = self._propagate
+        self._added, self._own = [], []
+
+
+def log_failure(err: BaseException, iteration: int | None) -> None:
+    """Write why the run ended with ``err`` into ``train.log`` (not on stdout: the command prints the error once).
+    An error of gansr's users (``GansrError``, ``OSError``) is one line; any other keeps its traceback there."""
+    from gansr.utils.errors import GansrError
+
+    where = f" at iteration {iteration:,}" if iteration else " before the first iteration"
+    if isinstance(err, (GansrError, OSError)):
+        LOG.error(f"[gansr] the run failed{where}: {err}", extra={"file_only": True})
+    elif isinstance(err, KeyboardInterrupt):
+        LOG.error(f"[gansr] the run was aborted{where} (a second Ctrl-C): nothing more was saved",
+                  extra={"file_only": True})
+    else:
+        LOG.error(f"[gansr] the run failed{where}: {type(err).__name__}: {err}", exc_info=err, extra={"file_only": True})
 
 
 def print_config_tree(cfg, output_dir: Path | None = None) -> str:
@@ -185,14 +263,17 @@ class IterationLog(pl.Callback):
             which Lightning counts in batches = iterations, so the lines come with the CSV rows).
         echo_iterations: also print the iteration lines on stdout (gansr-train: when stdout is not a terminal or
             there is no progress bar). Validation lines, the stop message and final metrics always go to stdout.
+        config: the run's config, printed as a tree (:func:`print_config_tree`) when training starts: a request
+            refused before (a bad value, a missing dataset, a stop signal) prints no tree.
     """
 
-    def __init__(self, log_file: str | Path, every_n_iterations: int = 50, echo_iterations: bool = True) -> None:
+    def __init__(self, log_file: str | Path, every_n_iterations: int = 50, echo_iterations: bool = True,
+                 config=None) -> None:
         self.log_file = Path(log_file)
         self.every_n_iterations = max(1, int(every_n_iterations))
         self.echo_iterations = echo_iterations
-        self._handlers: list[logging.Handler] = []
-        self._own_handlers: list[logging.Handler] = []
+        self.config = config
+        self._run_log: RunLog | None = None
         self._start_time = 0.0
         self._start_iteration = 0
         self.last_validation: dict[str, float] = {}
@@ -200,32 +281,12 @@ class IterationLog(pl.Callback):
 
     # ---------------------------------------------------------------- handlers
     def _attach(self) -> None:
-        LOG.setLevel(logging.INFO)
-        LOG.propagate = False  # Hydra's console handler would print every line a second time
-        target = str(self.log_file.resolve())
-        file_handler = next((h for h in logging.getLogger().handlers
-                             if isinstance(h, logging.FileHandler) and h.baseFilename == target), None)
-        if file_handler is None:
-            self.log_file.parent.mkdir(parents=True, exist_ok=True)
-            file_handler = logging.FileHandler(target, mode="a", encoding="utf-8")
-            file_handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%Y-%m-%d %H:%M:%S"))
-            self._own_handlers.append(file_handler)
-        console = _TqdmSafeStdout()
-        console.setFormatter(logging.Formatter("%(message)s"))
-        if not self.echo_iterations:
-            console.addFilter(_IterationLinesOnTerminal())
-        self._own_handlers.append(console)
-        self._handlers = [file_handler, console]
-        for handler in self._handlers:
-            LOG.addHandler(handler)
+        self._run_log = RunLog(self.log_file, self.echo_iterations).__enter__()  # shares train()'s, when open
 
     def _detach(self) -> None:
-        for handler in self._handlers:
-            LOG.removeHandler(handler)
-        for handler in self._own_handlers:
-            if isinstance(handler, logging.FileHandler):
-                handler.close()
-        self._handlers, self._own_handlers = [], []
+        if self._run_log is not None:
+            self._run_log.__exit__(None, None, None)
+            self._run_log = None
 
     # ---------------------------------------------------------------- hooks
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -236,6 +297,8 @@ class IterationLog(pl.Callback):
         self._start_time = time.monotonic()
         self._start_iteration = getattr(pl_module, "iteration", 0)
         if trainer.is_global_zero:
+            if self.config is not None:
+                print_config_tree(self.config, self.log_file.parent)
             counts = ", ".join(f"{name} {sum(p.numel() for p in child.parameters()) / 1e6:.2f} M"
                                for name, child in pl_module.named_children()
                                if any(True for _ in child.parameters()))
