@@ -148,12 +148,13 @@ class RunLog:
         self._added, self._own = [], []
 
 
-def log_failure(err: BaseException, iteration: int | None) -> None:
-    """Write why the run ended with ``err`` into ``train.log`` (not on stdout: the command prints the error once).
-    An error of gansr's users (``GansrError``, ``OSError``) is one line; any other keeps its traceback there."""
+def log_failure(err: BaseException, iterations_done: int | None) -> None:
+    """Write why the run ended with ``err`` into ``train.log`` (not on stdout: the command prints the error once),
+    with the iterations done (None: it failed before training started). An error of gansr's users (``GansrError``,
+    ``OSError``) is one line; any other keeps its traceback there."""
     from gansr.utils.errors import GansrError
 
-    where = f" at iteration {iteration:,}" if iteration else " before the first iteration"
+    where = " before training started" if iterations_done is None else f" after {iterations_done:,} iteration(s)"
     if isinstance(err, (GansrError, OSError)):
         LOG.error(f"[gansr] the run failed{where}: {err}", extra={"file_only": True})
     elif isinstance(err, KeyboardInterrupt):
