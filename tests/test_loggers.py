@@ -106,6 +106,7 @@ def test_wandb_run_id_is_kept_in_the_run_folder(tmp_path, monkeypatch):
     again = resumable_wandb_logger(str(tmp_path), project="gansr")
     assert first._wandb_init["id"] == again._wandb_init["id"] == run_id and len(run_id) >= 8
     assert again._wandb_init["resume"] == "allow"
+    assert "anonymous" not in again._wandb_init  # W&B: "The anonymous setting has no effect" when it is given
     assert resumable_wandb_logger(str(tmp_path / "other"), project="gansr")._wandb_init["id"] != run_id
 
 
@@ -132,3 +133,26 @@ def test_csv_rows_logged_after_the_resumed_checkpoint_are_replaced(tmp_path):
     rows = csv_rows(tmp_path / "metrics.csv")
     assert [(r["step"], r["loss"]) for r in rows] == [("4", "4.0"), ("9", "9.0"), ("14", "-14.0")]
     assert rows[-1]["psnr"] == "1.0" and rows[0]["psnr"] == ""
+
+
+def test_a_stop_between_logging_iterations_adds_no_stale_row(data_root, tmp_path, monkeypatch):
+    """SIGUSR1 at iteration 7 (lines every 5): Lightning wrote the values of iteration 5 a second time when the run
+    stopped; now metrics.csv has one row per logged iteration, at step = that iteration."""
+    import os
+    import signal
+
+    from gansr.training.psnr_module import PSNRModule
+
+    original = PSNRModule.training_step
+
+    def step(self, batch, batch_idx):
+        out = original(self, batch, batch_idx)
+        if self.iteration == 7:
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return out
+
+    monkeypatch.setattr(PSNRModule, "training_step", step)
+    out = tmp_path / "run"
+    run(data_root, out, 30, "data.val=[]")
+    rows = csv_rows(out / "metrics.csv")
+    assert [int(r["step"]) for r in rows] == [5] and steps_with(rows, "lr/G") == [5]

@@ -92,7 +92,12 @@ def resumable_wandb_logger(save_dir: str, **kwargs: Any) -> WandbLogger:
         run_id = secrets.token_hex(4)  # 8 characters of [0-9a-f], as W&B's own ids
         id_file.parent.mkdir(parents=True, exist_ok=True)
         id_file.write_text(run_id + "\n")
-    return WandbLogger(save_dir=save_dir, id=run_id, resume="allow", **kwargs)
+    logger = WandbLogger(save_dir=save_dir, id=run_id, resume="allow", **kwargs)
+    if logger._wandb_init.get("anonymous", False) is None:
+        # Lightning passes anonymous=None to wandb.init, and W&B answers any value given with "The anonymous setting
+        # has no effect and will be removed in a future version": not giving it is the same, without the message
+        del logger._wandb_init["anonymous"]
+    return logger
 
 
 def log_image(loggers: list[Logger], key: str, image: torch.Tensor, step: int) -> None:
