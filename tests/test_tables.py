@@ -47,7 +47,7 @@ def test_reference_matches_shared_docs_csv():
     assert ours[("EDSR-GAN+Mask", "Urban100", "PI")] == float(row["Urban100_PI"])
 
 
-def test_smoke_table_one_row(shared_data, tmp_path, monkeypatch):
+def test_smoke_table_one_row(shared_data, tmp_path, monkeypatch, capfd):
     import gansr.tables.spec as spec
 
     train_hr = tmp_path / "T91" / "HR"
@@ -65,6 +65,12 @@ def test_smoke_table_one_row(shared_data, tmp_path, monkeypatch):
     assert cell["ours"] and float(cell["difference"]) == pytest.approx(float(cell["ours"]) - 29.40)
     assert "smoke (tiny model, 1 iterations, not comparable)" in text
     assert (md.parent / "perception_distortion.png").stat().st_size > 1000
+    # one line per run on the console (a smoke table printed 1,344 lines, mostly config trees); the rest in the run
+    out = capfd.readouterr()
+    run_dir = tmp_path / "runs" / "srgan_vgg54"
+    assert "[table] SRGAN-VGG54: 1 iterations in " in out.out and "config (resolved)" not in out.out + out.err
+    assert len((out.out + out.err).splitlines()) <= 10, out
+    assert "config (resolved)" in (run_dir / "console.log").read_text()
 
 
 # --------------------------------------------------------------------------- perception-distortion plot

@@ -11,6 +11,7 @@
   multirun summary) at the end;
 * :class:`IterationProgressBar` - on a terminal only: one bar over the whole run, total = ``trainer.max_steps``
   iterations, ETA from tqdm;
+* :func:`console_to_file` - a run's console output into a file instead (a table's smoke runs: one line per run);
 * :func:`quiet_known_noise` - the harmless library messages of every run, filtered at their source by their exact
   text (each with the reason it is harmless here); every other warning still shows.
 
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 import math
 import re
 import sys
@@ -162,6 +165,30 @@ def log_failure(err: BaseException, iterations_done: int | None) -> None:
                   extra={"file_only": True})
     else:
         LOG.error(f"[gansr] the run failed{where}: {type(err).__name__}: {err}", exc_info=err, extra={"file_only": True})
+
+
+#: Lightning's loggers of info lines ("Seed set to 0", "GPU available: ...")
+_LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric")
+
+
+@contextmanager
+def console_to_file(path: str | Path) -> Iterator[None]:
+    """For the body, what a run prints on stdout and stderr (config tree, iteration lines, warnings) is appended to
+    ``path`` instead, and Lightning's info lines are dropped: a table trains many tiny runs and prints one line per
+    run (``gansr.tables.run``); ``<run>/train.log`` keeps the run's own lines as always. An exception still
+    reaches the caller (and its message the console)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    loggers = [logging.getLogger(name) for name in _LIGHTNING_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    with open(path, "a", encoding="utf-8") as file, redirect_stdout(file), redirect_stderr(file):
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
 
 
 def print_config_tree(cfg, output_dir: Path | None = None) -> str:
