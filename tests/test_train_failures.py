@@ -64,6 +64,18 @@ def test_refused_request_prints_no_config_tree_and_says_why_in_train_log(tiny_hr
     assert "the run failed before training started: resume=/nonexistent/last.ckpt" in (run / "train.log").read_text()
 
 
+def test_missing_dataset_is_one_line_and_in_train_log(tmp_path):
+    """Before: a 30-line traceback around the good message. The message lists every missing set, one a line."""
+    run = tmp_path / "run"
+    result = run_train(run, tmp_path, [*tiny_psnr(tmp_path / "no_such_folder", tmp_path), "trainer.max_steps=4"])
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    message = result.stderr[result.stderr.index("gansr-train: error: "):].splitlines()
+    assert message == ["gansr-train: error: 1 dataset(s) not found:",
+                       f"- train: image folder {tmp_path / 'no_such_folder'} does not exist."], message
+    assert "config (resolved)" not in result.stdout
+    assert "the run failed" in (run / "train.log").read_text() and not (run / "run.lock").exists()
+
+
 def test_full_disk_during_a_checkpoint_is_one_line_naming_the_reason(tiny_hr_folder, tmp_path):
     """Writes of ``*.ckpt.tmp`` go to /dev/full (ENOSPC from the kernel). Before: 57 lines, ``basic_ios::clear``, no
     "No space left", and the ``.ckpt.tmp`` stayed."""
