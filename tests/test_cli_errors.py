@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run_command(module: str, *args: str, env: dict | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})})
+                          timeout=300, check=False, env={**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})})
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, prog: str, *words: str) -> None:

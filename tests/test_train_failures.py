@@ -43,7 +43,7 @@ def command(run: Path, tmp_path: Path, overrides: list[str], script: Path | None
 def run_train(run: Path, tmp_path: Path, overrides: list[str], script: Path | None = None,
               env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(command(run, tmp_path, overrides, script), cwd=REPO, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})})
+                          timeout=300, check=False, env={**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})})
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> str:

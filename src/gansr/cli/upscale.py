@@ -69,9 +69,8 @@ def plan_outputs(files: list[Path], out_dir: Path) -> dict[Path, Path]:
         raise ValueError(f"inputs with the same name would be written to the same <stem>.png: {listed}. Rename or "
                          "move one of each, or up-scale them into different --output folders")
     outputs = {path: out_dir / f"{path.stem}.png" for path in files}
-    real = lambda path: os.path.realpath(path)  # noqa: E731 - unlike Path.resolve, no error for a symlink loop
-    inputs = {real(path) for path in files}
-    replaced = [path.name for path, out in outputs.items() if real(out) in inputs]
+    inputs = {os.path.realpath(path) for path in files}  # unlike Path.resolve, no error for a symlink loop
+    replaced = [path.name for path, out in outputs.items() if os.path.realpath(out) in inputs]
     if replaced:
         raise ValueError(f"the outputs would replace the inputs {replaced[:5]} in {out_dir}: choose another --output")
     return outputs

@@ -19,6 +19,7 @@ from gansr.training.checkpointing import save_checkpoint_once
 from gansr.training.console import LOG
 from gansr.utils import stop_signals
 
+
 class PreemptionCheckpoint(pl.Callback):
     """Saves ``<dirpath>/<filename>`` (atomic, through ``trainer.save_checkpoint`` and the run's
     ``AtomicCheckpointIO``) at the end of the batch during which a signal arrived, then stops the fit at once:
