@@ -352,3 +352,28 @@ def test_rows_of_one_configuration_share_one_paper_run():
     folders = run_folders([r for r in table.rows if not r.reference_only])
     assert folders["FASRGAN lambda2=0.01"] == folders["FASRGAN"] == "fasrgan"
     assert folders["FASRGAN lambda2=0.05"] == "fasrgan_lambda2_0_05"
+
+
+def test_flat_smoke_output_leaves_niqe_empty_without_torch_cov_warning(shared_data, monkeypatch):
+    """An untrained smoke generator's near-flat SR: NIQE is undefined (NaN, said in the table's notes); torch's
+    "cov(): degrees of freedom is <= 0" from inside pyiqa is not printed as well."""
+    import math
+    import warnings
+
+    import torch
+
+    from gansr.tables.report import NIQE_PARAMS, score_generator
+
+    def flat(lr):
+        return torch.full((1, 3, lr.shape[-2] * 4, lr.shape[-1] * 4), 0.5)
+
+    class FlatSet(list):
+        table_name = "flat"
+
+    monkeypatch.setattr("gansr.inference.load_generator_file", lambda path: flat)
+    images = FlatSet([{"lr": torch.rand(3, 50, 50), "hr": torch.rand(3, 200, 200), "name": "a"}])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = score_generator(Path("G.pth"), [images], ["niqe"], "0.1", shared_data / NIQE_PARAMS)
+    assert math.isnan(scores["flat"]["niqe"])
+    assert not [w for w in caught if "degrees of freedom" in str(w.message)]
