@@ -179,6 +179,10 @@ def train(cfg: DictConfig) -> TrainResult:
                 LOG.info(stopped_before_training(stop.signum))
                 stop.said = True
                 raise
+            except SystemExit as err:  # 0: a SLURM job requeued after its last.ckpt; else an abort (a second Ctrl-C)
+                if err.code not in (0, None):
+                    log_failure(err, progress.get("iteration"))
+                raise
             except BaseException as err:
                 log_failure(err, progress.get("iteration"))
                 raise

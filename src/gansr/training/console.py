@@ -160,7 +160,7 @@ def log_failure(err: BaseException, iterations_done: int | None) -> None:
     where = " before training started" if iterations_done is None else f" after {iterations_done:,} iteration(s)"
     if isinstance(err, (GansrError, OSError)):
         LOG.error(f"[gansr] the run failed{where}: {err}", extra={"file_only": True})
-    elif isinstance(err, KeyboardInterrupt):
+    elif isinstance(err, (KeyboardInterrupt, SystemExit)):  # Lightning ends a second Ctrl-C with exit(1)
         LOG.error(f"[gansr] the run was aborted{where} (a second Ctrl-C): nothing more was saved",
                   extra={"file_only": True})
     else:
