@@ -156,3 +156,4 @@ def test_a_stop_between_logging_iterations_adds_no_stale_row(data_root, tmp_path
     run(data_root, out, 30, "data.val=[]")
     rows = csv_rows(out / "metrics.csv")
     assert [int(r["step"]) for r in rows] == [5] and steps_with(rows, "lr/G") == [5]
+    assert "SIGUSR1 received: saved" in (out / "train.log").read_text()  # the stop line is in the run's log too

@@ -165,6 +165,37 @@ def test_training_images_deleted_mid_run_keep_the_iterations_done(tiny_hr_folder
     shutil.move(tmp_path / "moved_away", hr)
     result = train(compose_config([*overrides, "resume=auto"], tmp_path / "run"))
     assert result.iteration == 10
+    assert f"resume=auto: continuing from {last} (iteration 4)" in (tmp_path / "run" / "train.log").read_text()
+
+
+def test_validation_image_deleted_mid_run_keeps_the_iterations_done(tiny_hr_folder, tmp_path):
+    """The validation set's image vanishes before the validation at iteration 5: last.ckpt holds iteration 5."""
+    import shutil
+
+    from gansr.training.psnr_module import PSNRModule
+    from gansr.utils.errors import GansrError
+
+    val_hr = tmp_path / "val" / "HR"
+    shutil.copytree(tiny_hr_folder, val_hr)
+    val = (f"{{_target_:gansr.data.datasets.HRFolderDataset,name:tinyval,hr_dir:'{val_hr}',scale:4,"
+           f"lr_cache_dir:'{tmp_path / 'val_lr'}'}}")
+    overrides = [*tiny_psnr(tiny_hr_folder, tmp_path), f"data.val=[{val}]", "trainer.max_steps=10",
+                 "trainer.val_check_interval=5", "callbacks.checkpoint.every_n_iterations=3"]
+    original = PSNRModule.training_step
+
+    def step(self, batch, batch_idx):
+        if self.iteration == 4:
+            shutil.rmtree(val_hr.parent)
+        return original(self, batch, batch_idx)
+
+    PSNRModule.training_step = step
+    try:
+        with pytest.raises((GansrError, OSError)) as info:
+            train(compose_config(overrides, tmp_path / "run"))
+    finally:
+        PSNRModule.training_step = original
+    assert str(val_hr) in str(info.value)
+    assert safe_load(tmp_path / "run" / "checkpoints" / "last.ckpt")["iteration"] == 5
 
 
 # ------------------------------------------------------------------ a stop signal before the first iteration
