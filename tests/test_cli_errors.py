@@ -78,6 +78,7 @@ EVAL_CASES = {
     "unknown metric": (["metrics=[bogus]"], ["unknown metric", "bogus", "psnr_y"]),
     "unsafe file": (["checkpoint={unsafe}"], ["refused to unpickle", "posix.system"]),
     "negative tile": (["tile=-5"], ["tile=-5", ">= 0"]),
+    "unknown device": (["device=bogus"], ["device=bogus: not a device name"]),
     "YAML tag in a run config": (["checkpoint={tagged}"], ["config.yaml", "not a plain YAML run config", "python/object"]),
 }
 

@@ -27,6 +27,7 @@ from gansr.data.benchmarks import benchmark_dataset
 from gansr.evaluation import evaluate_upscaler, write_table
 from gansr.inference import load_generator_file, tiled_upscale
 from gansr.metrics.availability import DEFAULT_METRICS, available_metrics
+from gansr.utils.device import usable_device
 from gansr.utils.errors import InvalidValueError
 from gansr.utils.weights import find_shipped_niqe_params
 
@@ -56,7 +57,7 @@ def check_values(cfg: DictConfig) -> None:
 def evaluate(cfg: DictConfig) -> list[dict[str, object]]:
     """One row per set: ``{"method", "set", "images", <metric>: mean ...}``; writes ``results.{md,csv}``."""
     check_values(cfg)
-    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = str(usable_device(cfg.device, "device="))
     upscaler, method = build_upscaler(cfg, device)
     upscale = functools.partial(tiled_upscale, upscaler.eval(), scale=cfg.scale, tile=cfg.tile, overlap=cfg.tile_overlap)
     out_dir = Path(cfg.out_dir)

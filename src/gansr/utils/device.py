@@ -12,7 +12,7 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def usable_device(name: str | None, option: str = "--device") -> torch.device:
+def usable_device(name: str | None, option: str = "--device ") -> torch.device:
     """``name`` (``cpu``, ``cuda``, ``cuda:1``, ``mps``; None: :func:`default_device`) as a ``torch.device``.
 
     Raises:
@@ -24,16 +24,16 @@ def usable_device(name: str | None, option: str = "--device") -> torch.device:
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):
-        raise InvalidValueError(f"{option} {name}: not a device name; use cpu, cuda or cuda:<index>") from None
+        raise InvalidValueError(f"{option}{name}: not a device name; use cpu, cuda or cuda:<index>") from None
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise InvalidValueError(f"{option} {name}: this machine has no usable CUDA GPU; use {option} cpu")
+            raise InvalidValueError(f"{option}{name}: this machine has no usable CUDA GPU; use {option}cpu")
         if device.index is not None and device.index >= count:
-            raise InvalidValueError(f"{option} {name}: this machine has {count} CUDA GPU(s) (cuda:0 to "
+            raise InvalidValueError(f"{option}{name}: this machine has {count} CUDA GPU(s) (cuda:0 to "
                                     f"cuda:{count - 1})")
     elif device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise InvalidValueError(f"{option} {name}: MPS is not available here; use {option} cpu")
+        raise InvalidValueError(f"{option}{name}: MPS is not available here; use {option}cpu")
     elif device.type not in ("cpu", "cuda", "mps"):
-        raise InvalidValueError(f"{option} {name}: gansr runs on cpu, cuda or mps")
+        raise InvalidValueError(f"{option}{name}: gansr runs on cpu, cuda or mps")
     return device

@@ -61,11 +61,6 @@ def is_recorder(handler: object) -> bool:
     return handler == _CATCHER.handle
 
 
-def received() -> int | None:
-    """The first stop signal recorded since :func:`catch_stop_signals` (None: none)."""
-    return _CATCHER.received
-
-
 def disarm() -> None:
     """Training has started: from now on signals are only recorded here (``PreemptionCheckpoint`` acts on them)."""
     _CATCHER.armed = False
