@@ -38,18 +38,21 @@ from gansr.training.checkpointing import (
     newest_valid_checkpoint,
 )
 from gansr.training.console import (
-    LOG,
     IterationLog,
     IterationProgressBar,
-    RunLog,
-    log_failure,
     quiet_known_noise,
     stdout_is_terminal,
 )
 from gansr.training.divergence import DivergenceError
 from gansr.training.preemption import PreemptionCheckpoint
 from gansr.training.run_lock import RunLock
-from gansr.training.slurm import cluster_plugins, requeue_after_preemption, requeue_job, resume_when_requeued
+from gansr.training.run_log import LOG, RunLog, log_failure
+from gansr.training.slurm import (
+    cluster_plugins,
+    requeue_after_preemption,
+    requeue_job,
+    resume_when_requeued,
+)
 from gansr.training.speed import apply_speed_settings
 from gansr.utils import stop_signals
 from gansr.utils.errors import GansrError

@@ -60,7 +60,7 @@ def train_smoke(row: Row, run_dir: Path, iterations: int, train_hr: Path, data_r
 
     from gansr.cli import compose_config
     from gansr.cli.train import train
-    from gansr.training.console import console_to_file
+    from gansr.training.run_log import console_to_file
 
     start = time.monotonic()
     with console_to_file(run_dir / "console.log"):

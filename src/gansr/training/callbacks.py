@@ -10,9 +10,9 @@ import torch
 from gansr.data.image_io import write_image
 from gansr.figures import comparison_row, most_detailed_window, panel_figure
 from gansr.training.checkpointing import CheckpointWriteError, save_checkpoint_once
-from gansr.training.console import LOG
 from gansr.training.divergence import DivergenceError
 from gansr.training.loggers import log_image
+from gansr.training.run_log import LOG
 from gansr.utils.stop_signals import StopRequested
 
 

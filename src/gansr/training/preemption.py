@@ -16,7 +16,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.trainer.states import TrainerFn
 
 from gansr.training.checkpointing import save_checkpoint_once
-from gansr.training.console import LOG
+from gansr.training.run_log import LOG
 from gansr.utils import stop_signals
 
 
