@@ -101,8 +101,9 @@ def learn(args) -> dict:
         overrides.append(f"data.train.lr_cache_dir={args.lr_cache}")
     overrides += [*(o for o in TINY if not o.startswith("discriminator")), "trainer.max_steps=4"] if args.cpu_smoke else ["data.num_workers=12"]
     code, tail, wall = gansr_train(overrides, workdir, args.timeout)
-    curve = [{"iteration": int(float(r["train/iteration"])) if r.get("train/iteration") else None, "step": int(r["step"]),
-              "psnr_y": float(r["val/Set5/psnr_y"])} for r in metrics_rows(workdir) if r.get("val/Set5/psnr_y")]
+    # metrics.csv's step is the training iteration (docs/logging.md), validation rows included
+    curve = [{"iteration": int(float(r["step"])), "psnr_y": float(r["val/Set5/psnr_y"])}
+             for r in metrics_rows(workdir) if r.get("val/Set5/psnr_y")]
     out = {"command": "gansr-train " + " ".join(overrides), "returncode": code, "wall_s": wall, "device": device_name(),
            "set5_psnr_y_curve": curve, "set5_bicubic_psnr_y": 28.42, **timer_figures(workdir, 0 if args.cpu_smoke else WARMUP)}
     if code != 0:

@@ -168,3 +168,23 @@ def test_terminal_gets_one_iteration_bar(tiny_hr_folder, tmp_path, monkeypatch, 
     assert "[iter 2/3] lr" not in out  # the lines go to train.log only; the bar shows the values
     assert "[iter 2/3] lr" in (tmp_path / "run" / "train.log").read_text()
     assert "training stopped at iteration 3 of 3" in out
+
+
+def test_saves_and_an_empty_validation_list_print_no_noise(tiny_hr_folder, tmp_path, caplog):
+    """Lightning's "`weights_only` was not set, defaulting to `False`" at every save (it reads like an unsafe load;
+    gansr now says weights_only=False, a full training checkpoint) and "Total length of `list` across ranks is
+    zero" for data.val=[] (tables) are gone; the run still saves its checkpoints."""
+    from gansr.cli.train import train
+
+    overrides = ["experiment=esrgan_psnr", "data=folder", f"data.train.hr_dir={tiny_hr_folder}",
+                 f"data.train.lr_cache_dir={tmp_path / 'lr'}", "data.val=[]", "data.patch_size=32", "data.batch_size=2",
+                 "data.num_workers=0", "generator.num_feat=8", "generator.num_block=1", "generator.num_grow_ch=4",
+                 "trainer.max_steps=4", "callbacks.checkpoint.every_n_iterations=2", "trainer.enable_progress_bar=false"]
+    caplog.set_level(logging.INFO)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(compose_config(overrides, tmp_path / "run"))
+    said = [r.getMessage() for r in caplog.records] + [str(w.message) for w in caught]
+    assert not [m for m in said if "`weights_only` was not set" in m or "Total length of `list`" in m], said
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [
+        "iter_000002.ckpt", "iter_000004.ckpt", "last.ckpt"]

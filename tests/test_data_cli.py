@@ -45,9 +45,10 @@ def test_downscale_writes_exact_lr_with_suffix_and_mod_crop_note(tmp_path, capsy
     assert read_image(tmp_path / "LR2" / "a.png").shape == (16, 12, 3)
 
 
-def test_downscale_missing_folder_exits_1(tmp_path, capsys):
-    assert downscale.main(["--hr", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 1
-    assert "does not exist" in capsys.readouterr().err
+def test_downscale_missing_folder_exits_1(tmp_path):
+    with pytest.raises(SystemExit) as info:
+        downscale.main(["--hr", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    assert str(info.value).startswith("gansr-downscale: error: image folder") and "does not exist" in str(info.value)
 
 
 def test_downscale_refuses_to_replace_its_inputs(tmp_path, capsys):

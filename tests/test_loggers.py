@@ -65,10 +65,11 @@ def test_csv_and_tensorboard_keep_the_history_across_a_resume(data_root, tmp_pat
     run(data_root, out, 30, "logger=tensorboard", "resume=auto")
 
     rows = csv_rows(out / "metrics.csv")
-    iterations = [int(float(r["train/iteration"])) for r in rows if r.get("train/iteration")]
-    assert iterations == [5, 10, 15, 20, 25, 30]  # both sessions, each logging interval once
-    assert len(steps_with(rows, "train/g/total")) == 6
-    assert steps_with(rows, "val/Set5/psnr_y") == [9, 19, 29]  # validation every 10 iterations, across the resume
+    # one axis, in iterations: step = the iteration of the value, as in the log's [iter N] and the file names
+    assert steps_with(rows, "train/g/total") == [5, 10, 15, 20, 25, 30]  # both sessions, each interval once
+    assert steps_with(rows, "lr/G") == [5, 10, 15, 20, 25, 30]  # the G optimizer's rate, not lr-Adam
+    assert not [c for c in rows[0] if c.startswith("lr-")]
+    assert steps_with(rows, "val/Set5/psnr_y") == [10, 20, 30]  # validation every 10 iterations, across the resume
     assert (out / "hparams.yaml").is_file()
 
     events = sorted((out / "tensorboard").glob("events.out.tfevents.*"))
@@ -80,7 +81,7 @@ def test_csv_and_tensorboard_keep_the_history_across_a_resume(data_root, tmp_pat
         scalars |= {e.step for e in acc.Scalars("train/g/total")}
         for tag in acc.Tags()["images"]:
             images.setdefault(tag, []).extend(e.step for e in acc.Images(tag))
-    assert len(scalars) == 6 and min(scalars) < 15 < max(scalars)
+    assert sorted(scalars) == [5, 10, 15, 20, 25, 30]  # the CSV's steps: iterations
     assert sorted(images["val/Set5/lr_sr_hr"]) == [10, 20, 30]  # one picture per validation, by iteration
 
 
@@ -105,6 +106,7 @@ def test_wandb_run_id_is_kept_in_the_run_folder(tmp_path, monkeypatch):
     again = resumable_wandb_logger(str(tmp_path), project="gansr")
     assert first._wandb_init["id"] == again._wandb_init["id"] == run_id and len(run_id) >= 8
     assert again._wandb_init["resume"] == "allow"
+    assert "anonymous" not in again._wandb_init  # W&B: "The anonymous setting has no effect" when it is given
     assert resumable_wandb_logger(str(tmp_path / "other"), project="gansr")._wandb_init["id"] != run_id
 
 
@@ -131,3 +133,27 @@ def test_csv_rows_logged_after_the_resumed_checkpoint_are_replaced(tmp_path):
     rows = csv_rows(tmp_path / "metrics.csv")
     assert [(r["step"], r["loss"]) for r in rows] == [("4", "4.0"), ("9", "9.0"), ("14", "-14.0")]
     assert rows[-1]["psnr"] == "1.0" and rows[0]["psnr"] == ""
+
+
+def test_a_stop_between_logging_iterations_adds_no_stale_row(data_root, tmp_path, monkeypatch):
+    """SIGUSR1 at iteration 7 (lines every 5): Lightning wrote the values of iteration 5 a second time when the run
+    stopped; now metrics.csv has one row per logged iteration, at step = that iteration."""
+    import os
+    import signal
+
+    from gansr.training.psnr_module import PSNRModule
+
+    original = PSNRModule.training_step
+
+    def step(self, batch, batch_idx):
+        out = original(self, batch, batch_idx)
+        if self.iteration == 7:
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return out
+
+    monkeypatch.setattr(PSNRModule, "training_step", step)
+    out = tmp_path / "run"
+    run(data_root, out, 30, "data.val=[]")
+    rows = csv_rows(out / "metrics.csv")
+    assert [int(r["step"]) for r in rows] == [5] and steps_with(rows, "lr/G") == [5]
+    assert "SIGUSR1 received: saved" in (out / "train.log").read_text()  # the stop line is in the run's log too

@@ -109,6 +109,8 @@ def test_notebook_runs_on_demo_outputs(demo_run, tmp_path):
         os.environ.update(old)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
+    warned = [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+    assert not [text for text in warned if "TqdmWarning" in text], warned  # tqdm.auto's "IProgress not found"
     pngs = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(pngs) >= 3  # the demo grid and two crop panels
     panel_cells = [c for c in nb.cells if c.cell_type == "code" and "crop_panel_figure(crop" in c.source]

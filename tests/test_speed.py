@@ -108,7 +108,7 @@ def test_deferred_guard_reads_no_flag_per_step_and_stops_at_the_next_check(monke
 
     monkeypatch.setattr(divergence, "check_finite", per_step_check)
     monkeypatch.setattr("gansr.training.sr_module.check_finite", per_step_check)
-    with pytest.raises(DivergenceError, match=r"g/pixel.* first at iteration 1 \(checked at iteration 3"):
+    with pytest.raises(DivergenceError, match=r"g/pixel.* first at iteration 2 \(checked at iteration 3"):
         fit(module, iterations=6)
     assert module.iteration == 3
 
@@ -120,7 +120,7 @@ def test_deferred_guard_refuses_to_write_a_checkpoint_after_a_bad_step(tmp_path)
                          enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(module, DataLoader(RandomPairs(), batch_size=4))
     path = tmp_path / "last.ckpt"
-    with pytest.raises(DivergenceError, match="first at iteration 0"):
+    with pytest.raises(DivergenceError, match="first at iteration 1"):
         trainer.save_checkpoint(path)
     assert not path.exists()
 

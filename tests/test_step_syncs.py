@@ -90,9 +90,10 @@ def test_values_are_logged_only_on_logging_iterations(stage):
     # the first, every 3rd (iterations 2 and 5: the batches Lightning writes to its loggers) and the last
     assert sorted(set(calls)) == [0, 2, 5, 7]
     logged = run.logged_metrics
-    assert logged["train/iteration"] == 8 and logged["train/g/total"].device.type == "cpu"
+    assert logged["step"] == 8 and logged["train/g/total"].device.type == "cpu"  # step: the iteration, 1-based
     if stage == "gan":
         assert {"train/g/pixel", "train/g/adversarial", "train/d/adversarial", "train/d/real_logit"} <= set(logged)
+        assert {"lr/G", "lr/D"} <= set(logged) and not [k for k in logged if k.startswith("lr-")]
 
 
 @pytest.mark.parametrize("stage", ["gan", "psnr"])
@@ -141,7 +142,7 @@ def test_nan_message_names_the_step_term_and_iteration(interval):
     module = tiny_esrgan()
     module.objective = NaNDiscriminatorLoss()
     apply_speed_settings(module, {**DEFERRED, "finite_check_interval": interval})
-    expected = r"in the D step at iteration 0: d/adversarial=nan" if interval == 1 else r"d/adversarial \(D step\).* first at iteration 0"
+    expected = r"in the D step at iteration 1: d/adversarial=nan" if interval == 1 else r"d/adversarial \(D step\).* first at iteration 1"
     with pytest.raises(DivergenceError, match=expected):
         trainer(4, module, log_every=50).fit(module, DataLoader(RandomPairs(), batch_size=4))
 

@@ -47,7 +47,7 @@ def test_reference_matches_shared_docs_csv():
     assert ours[("EDSR-GAN+Mask", "Urban100", "PI")] == float(row["Urban100_PI"])
 
 
-def test_smoke_table_one_row(shared_data, tmp_path, monkeypatch):
+def test_smoke_table_one_row(shared_data, tmp_path, monkeypatch, capfd):
     import gansr.tables.spec as spec
 
     train_hr = tmp_path / "T91" / "HR"
@@ -65,6 +65,12 @@ def test_smoke_table_one_row(shared_data, tmp_path, monkeypatch):
     assert cell["ours"] and float(cell["difference"]) == pytest.approx(float(cell["ours"]) - 29.40)
     assert "smoke (tiny model, 1 iterations, not comparable)" in text
     assert (md.parent / "perception_distortion.png").stat().st_size > 1000
+    # one line per run on the console (a smoke table printed 1,344 lines, mostly config trees); the rest in the run
+    out = capfd.readouterr()
+    run_dir = tmp_path / "runs" / "srgan_vgg54"
+    assert "[table] SRGAN-VGG54: 1 iterations in " in out.out and "config (resolved)" not in out.out + out.err
+    assert len((out.out + out.err).splitlines()) <= 10, out
+    assert "config (resolved)" in (run_dir / "console.log").read_text()
 
 
 # --------------------------------------------------------------------------- perception-distortion plot
@@ -346,3 +352,28 @@ def test_rows_of_one_configuration_share_one_paper_run():
     folders = run_folders([r for r in table.rows if not r.reference_only])
     assert folders["FASRGAN lambda2=0.01"] == folders["FASRGAN"] == "fasrgan"
     assert folders["FASRGAN lambda2=0.05"] == "fasrgan_lambda2_0_05"
+
+
+def test_flat_smoke_output_leaves_niqe_empty_without_torch_cov_warning(shared_data, monkeypatch):
+    """An untrained smoke generator's near-flat SR: NIQE is undefined (NaN, said in the table's notes); torch's
+    "cov(): degrees of freedom is <= 0" from inside pyiqa is not printed as well."""
+    import math
+    import warnings
+
+    import torch
+
+    from gansr.tables.report import NIQE_PARAMS, score_generator
+
+    def flat(lr):
+        return torch.full((1, 3, lr.shape[-2] * 4, lr.shape[-1] * 4), 0.5)
+
+    class FlatSet(list):
+        table_name = "flat"
+
+    monkeypatch.setattr("gansr.inference.load_generator_file", lambda path: flat)
+    images = FlatSet([{"lr": torch.rand(3, 50, 50), "hr": torch.rand(3, 200, 200), "name": "a"}])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = score_generator(Path("G.pth"), [images], ["niqe"], "0.1", shared_data / NIQE_PARAMS)
+    assert math.isnan(scores["flat"]["niqe"])
+    assert not [w for w in caught if "degrees of freedom" in str(w.message)]

@@ -22,12 +22,13 @@ import torch
 from torch import nn
 
 from gansr.utils.atomic import write_bytes_atomic
+from gansr.utils.errors import GansrError
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "pt2": ".pt2"}
 INPUT_NAME, OUTPUT_NAME = "lr", "sr"
 
 
-class ExportError(RuntimeError):
+class ExportError(GansrError, RuntimeError):
     """A network could not be exported, or its exported file does not reproduce it."""
 
 

@@ -36,6 +36,7 @@ from torch import nn
 
 from gansr.data.image_io import to_uint8
 from gansr.utils.checkpoint import safe_load
+from gansr.utils.errors import GansrError
 from gansr.utils.interop import load_foreign_generator
 from gansr.utils.run_folder import (
     RUN_CONFIG_FILES,
@@ -150,7 +151,7 @@ def _tensor_dict(params: object, path: str | Path, what: str) -> dict[str, torch
 load_generator_file = load_generator
 
 
-class RunConfigNotFoundError(FileNotFoundError):
+class RunConfigNotFoundError(GansrError, FileNotFoundError):
     """A Lightning checkpoint whose run folder (and so its generator's architecture) cannot be found."""
 
 
@@ -197,7 +198,7 @@ def generator_file_from_checkpoint(checkpoint: Mapping, config: dict) -> dict:
     return state
 
 
-class OutputSizeError(ValueError):
+class OutputSizeError(GansrError, ValueError):
     """The network's output is not ``scale`` times its input: the scale it was loaded with is not its own."""
 
 

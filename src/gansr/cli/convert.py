@@ -35,6 +35,7 @@ the official key names instead (for the official test scripts).
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from torch import nn
 
 from gansr.archs.shared_extractor import SharedExtractor
 from gansr.cli import CONF_DIR
+from gansr.cli.errors import report_errors
 from gansr.inference import (
     RunConfigNotFoundError,
     generator_file_from_checkpoint,
@@ -58,6 +60,7 @@ from gansr.utils.checkpoint import (
     read_state_dict,
     safe_load,
 )
+from gansr.utils.errors import InvalidValueError
 from gansr.utils.output_paths import check_not_an_input, check_writable_file, save_weights
 from gansr.utils.safe_config import UnsafeConfigError, build_architecture
 from gansr.utils.yaml_data import read_yaml_data, resolve_references
@@ -89,6 +92,19 @@ def _merged(base: Mapping, update: Mapping) -> dict:
         both = isinstance(value, Mapping) and isinstance(merged.get(key), Mapping)
         merged[key] = _merged(merged[key], value) if both else value
     return merged
+
+
+def check_overrides(overrides: list[str], option: str = "--set") -> list[str]:
+    """``overrides`` when each is one ``key=value`` (key: a dotted name); else :class:`InvalidValueError` naming
+    the item, e.g. ``"num_feat=8 num_block=2"`` given as one quoted argument."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][\w.]*", key):
+            raise InvalidValueError(f"{option} {item!r}: give key=value settings, e.g. {option} num_feat=32 num_block=8")
+        if re.search(r"\s[A-Za-z_][\w.]*=", value):
+            raise InvalidValueError(f"{option} {item!r}: several settings in one argument; give each as its own word, "
+                                    f"without quotes: {option} {' '.join(item.split())}")
+    return overrides
 
 
 def resolve(node: Mapping, scale: int, overrides: list[str], source: str) -> dict:
@@ -185,6 +201,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.extractor and args.scheme != "gansr":
         parser.error("--extractor needs --scheme gansr (the official schemes hold one network per file)")
+    check_overrides(args.overrides)
+    check_overrides(args.extractor_overrides, "--extractor-set")
 
     check_writable_file(args.out, "--out file")
     check_not_an_input([args.out], [("--checkpoint", args.checkpoint), ("--extractor", args.extractor)])
@@ -234,12 +252,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.checkpoint} ({source} keys) -> {args.out} ({args.scheme}): {parts}")
 
 
+@report_errors("gansr-convert", also=(ValueError, KeyError, TypeError, RuntimeError))  # incl. mismatched weights
 def cli() -> None:
     """The ``gansr-convert`` console command: :func:`main`, with its errors as one line each instead of a traceback."""
-    try:
-        main()
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:  # incl. mismatched/unsafe weights
-        raise SystemExit(f"gansr-convert: error: {err.args[0] if isinstance(err, KeyError) else err}") from None
+    main()
 
 
 if __name__ == "__main__":

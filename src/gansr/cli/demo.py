@@ -32,6 +32,7 @@ import torch
 
 from gansr.archs.bicubic import BicubicUpsampler
 from gansr.cli import compose_config
+from gansr.cli.errors import report_errors
 from gansr.cli.train import TRAIN_READS, train
 from gansr.data.demo_data import demo_heldout_dataset
 from gansr.data.image_io import write_image
@@ -41,6 +42,7 @@ from gansr.inference import load_generator_file
 from gansr.training.config_keys import stage_overrides
 from gansr.training.preemption import StoppedBySignal
 from gansr.utils.console_streams import guard_console_streams
+from gansr.utils.output_paths import check_writable_folder
 
 
 def comparison_grid(heldout, upscalers: dict, scale: int, crop_size: int = 64, zoom_factor: int = 3):
@@ -60,8 +62,9 @@ def comparison_grid(heldout, upscalers: dict, scale: int, crop_size: int = 64, z
     return panel_figure(rows, heading=heading, row_labels=labels)
 
 
+@report_errors("gansr-demo")  # a read-only --out, a missing file, a refused run: one line, exit 1
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="gansr-demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="demo_outputs", help="folder for runs, table and grid (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for PyTorch (default: %(default)s); results are deterministic for a given "
@@ -71,10 +74,11 @@ def main(argv: list[str] | None = None) -> None:
     guard_console_streams()  # `gansr-demo | tee` and Ctrl-C: the stop still saves (docs/reliability.md)
     if args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
+    out = check_writable_folder(Path(args.out).resolve(), "--out folder")
     threads_before = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
-        run_demo(Path(args.out).resolve(), args.overrides, args.threads)
+        run_demo(out, args.overrides, args.threads)
     except StoppedBySignal as stopped:
         print(stopped, flush=True)
         raise SystemExit(stopped.exit_code) from None
@@ -87,8 +91,9 @@ def check_stage(result, index: int, name: str, run: Path) -> None:
     later stage does not start and no table or grid is written from half-trained models."""
     if result.preempted_by is not None:
         raise StoppedBySignal(result.preempted_by, (
-            f"[demo] {signal.Signals(result.preempted_by).name}: stopped in stage {index} of 2 ({name}) at iteration "
-            f"{result.iteration} (saved {run / 'checkpoints' / 'last.ckpt'}); "
+            f"[demo] {signal.Signals(result.preempted_by).name}: stopped in stage {index} of 2 ({name}) "
+            + (f"at iteration {result.iteration} (saved {run / 'checkpoints' / 'last.ckpt'}); " if result.iteration
+               else "before its first iteration; ") +
             f"{'the GAN stage did not start, ' if index == 1 else ''}no table or grid was written. Run the same "
             "command again to continue where it stopped"))
 

@@ -15,8 +15,10 @@ Example::
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from gansr.cli.arguments import positive_int
+from gansr.cli.errors import report_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--hr", required=True, type=Path, help="folder of HR images")
     parser.add_argument("--out", required=True, type=Path, help="output folder for the LR PNGs")
-    parser.add_argument("--scale", type=int, default=4, help="down-scaling factor (default 4)")
+    parser.add_argument("--scale", type=positive_int, default=4, help="down-scaling factor (default 4)")
     parser.add_argument("--degradation", choices=("bicubic", "bd", "dn"), default="bicubic",
                         help="bicubic (MATLAB imresize, default), bd (blur + decimation) or dn (bicubic + noise 30)")
     parser.add_argument("--suffix", default=None,
@@ -34,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@report_errors("gansr-downscale")  # a missing or unreadable image, a read-only --out: one line, exit 1
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -44,25 +47,22 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from gansr.data.datasets import make_lr
-    from gansr.data.image_io import DatasetNotFoundError, ImageReadError, list_images, read_image, write_image
+    from gansr.data.image_io import list_images, read_image, write_image
     from gansr.data.transforms import mod_crop
-    from gansr.utils.output_paths import OutputNotWritableError, check_not_an_input
+    from gansr.utils.output_paths import check_not_an_input, check_writable_folder
 
-    try:
-        files = list_images(args.hr)
-        targets = {path: args.out / f"{path.stem}{suffix}.png" for path in files}
-        check_not_an_input(targets.values(), [("HR image", path) for path in files], "output",  # before any write
-                           "give another --out or --suffix")
-        cropped = []
-        for path in tqdm(files, desc=f"downscale x{args.scale}", unit="img"):
-            hr = read_image(path)
-            hr_mod = mod_crop(hr, args.scale)
-            if hr_mod.shape != hr.shape:
-                cropped.append(f"{path.name} {hr.shape[1]}x{hr.shape[0]} -> {hr_mod.shape[1]}x{hr_mod.shape[0]}")
-            write_image(targets[path], make_lr(hr_mod, args.scale, args.degradation, path.stem))
-    except (DatasetNotFoundError, ImageReadError, OutputNotWritableError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    files = list_images(args.hr)
+    targets = {path: args.out / f"{path.stem}{suffix}.png" for path in files}
+    check_not_an_input(targets.values(), [("HR image", path) for path in files], "output",  # before any write
+                       "give another --out or --suffix")
+    check_writable_folder(args.out, "--out folder")
+    cropped = []
+    for path in tqdm(files, desc=f"downscale x{args.scale}", unit="img"):
+        hr = read_image(path)
+        hr_mod = mod_crop(hr, args.scale)
+        if hr_mod.shape != hr.shape:
+            cropped.append(f"{path.name} {hr.shape[1]}x{hr.shape[0]} -> {hr_mod.shape[1]}x{hr_mod.shape[0]}")
+        write_image(targets[path], make_lr(hr_mod, args.scale, args.degradation, path.stem))
     if cropped:
         print(f"note: {len(cropped)} HR image(s) cropped to a multiple of {args.scale} before down-scaling "
               f"(crop them the same way when comparing with the LR): " + "; ".join(cropped))

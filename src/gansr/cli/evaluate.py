@@ -18,7 +18,7 @@ The sets are read from ``root`` (default ``paths.data_dir``: ``$GANSR_DATA``, el
 ``metrics=null`` (the default) every metric of ``psnr_y, ssim_y, lpips, niqe, ma, pi`` whose weight files exist is
 scored and one line names the others; NIQE finds the official parameters shipped next to the data
 (``<root>/metrics/niqe/modelparameters.mat``). A missing set or a missing weight file of a named metric stops with
-one line.
+one line, as does any bad value or file (``gansr.cli.errors``).
 """
 from __future__ import annotations
 
@@ -32,13 +32,16 @@ from omegaconf import DictConfig, ListConfig
 
 from gansr.archs.bicubic import BicubicUpsampler
 from gansr.cli import CONF_DIR
+from gansr.cli.errors import report_errors
 from gansr.data.benchmarks import benchmark_dataset
 from gansr.data.image_io import DatasetNotFoundError
 from gansr.evaluation import evaluate_upscaler, write_table
 from gansr.inference import load_generator_file, tiled_upscale
 from gansr.metrics.availability import DEFAULT_METRICS, available_metrics
+from gansr.utils.device import usable_device
+from gansr.utils.errors import InvalidValueError
 from gansr.utils.interop import ForeignGenerator
-from gansr.utils.weights import MissingWeightError, find_shipped_niqe_params
+from gansr.utils.weights import find_shipped_niqe_params
 from gansr.utils.yaml_data import ConfigFileError, read_yaml_data
 
 
@@ -72,7 +75,7 @@ def checkpoint_entries(cfg: DictConfig) -> list[tuple[str | None, str | None]]:
             return [(str(path), None) for path in value]
         labels = [str(m) for m in method] if isinstance(method, ListConfig) else [str(method)]
         if len(labels) != len(value):
-            raise ValueError(f"method= gives {len(labels)} label(s) for {len(value)} checkpoint(s); give one label "
+            raise InvalidValueError(f"method= gives {len(labels)} label(s) for {len(value)} checkpoint(s); give one label "
                              "per checkpoint, e.g. method=[a,b], or leave method out (rows are then labelled by run "
                              "name)")
         return [(str(path), label) for path, label in zip(value, labels)]
@@ -86,7 +89,8 @@ def build_upscaler(checkpoint: str | None, label: str | None, cfg: DictConfig, d
         return BicubicUpsampler(scale=cfg.scale).to(device), label or "Bicubic"
     upscaler = load_generator_file(checkpoint, use_ema=cfg.use_ema).to(device)
     if upscaler.scale != cfg.scale:
-        raise ValueError(f"{checkpoint} is a x{upscaler.scale} generator but scale={cfg.scale}")
+        raise InvalidValueError(f"{checkpoint} is a x{upscaler.scale} generator but scale={cfg.scale}: pass "
+                                f"scale={upscaler.scale}")
     foreign = isinstance(upscaler.generator, ForeignGenerator)
     return upscaler, label or (Path(checkpoint).stem if foreign else run_label(checkpoint))
 
@@ -97,7 +101,7 @@ def unique_labels(entries: list[tuple[str | None, str]]) -> list[str]:
     duplicated = {label for label in labels if labels.count(label) > 1}
     labels = [f"{label}/{Path(path).stem}" if label in duplicated and path else label for path, label in entries]
     if len(set(labels)) < len(labels):
-        raise ValueError(f"two checkpoints would share a row label ({labels}); label them: "
+        raise InvalidValueError(f"two checkpoints would share a row label ({labels}); label them: "
                          "checkpoint={label: path, ...}")
     return labels
 
@@ -134,10 +138,22 @@ def prepared_datasets(cfg: DictConfig) -> list:
     return datasets
 
 
+def check_values(cfg: DictConfig) -> None:
+    """``scale`` >= 1, ``tile`` and ``tile_overlap`` >= 0, at least one set; else :class:`InvalidValueError`."""
+    for key, least in (("scale", 1), ("tile", 0), ("tile_overlap", 0)):
+        value = cfg[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise InvalidValueError(f"{key}={value}: give an integer >= {least}"
+                                    + (" (0 = no tiling)" if key == "tile" else ""))
+    if not cfg.sets:
+        raise InvalidValueError("sets=[]: name at least one set, e.g. sets=[Set5]")
+
+
 def evaluate(cfg: DictConfig) -> list[dict[str, object]]:
     """One row per up-scaler and set: ``{"method", "set", "images", <metric>: mean ...}``, all in one table;
     writes ``results.{md,csv}``. Every checkpoint and every set is checked before any scoring."""
-    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    check_values(cfg)
+    device = str(usable_device(cfg.device, "device="))
     entries = checkpoint_entries(cfg)
     built = [build_upscaler(path, label, cfg, device) for path, label in entries]
     methods = unique_labels([(path, label) for (path, _), (_, label) in zip(entries, built)])
@@ -182,11 +198,9 @@ def log_table_to_wandb(rows: list[dict[str, object]], cfg: DictConfig) -> None:
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="eval", version_base="1.3")
+@report_errors("gansr-eval")
 def main(cfg: DictConfig) -> None:
-    try:
-        evaluate(cfg)
-    except (DatasetNotFoundError, MissingWeightError, ValueError) as err:  # incl. UnrecognisedWeightsError
-        raise SystemExit(f"gansr-eval: error: {err}") from None
+    evaluate(cfg)
 
 
 if __name__ == "__main__":

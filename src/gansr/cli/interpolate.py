@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from gansr.cli.errors import report_errors
 from gansr.utils.checkpoint import CheckpointMismatchError, read_state_dict, safe_load
 from gansr.utils.output_paths import check_not_an_input, check_writable_file, save_weights
 
@@ -89,12 +90,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.out}: (1 - {args.alpha}) * {args.a} + {args.alpha} * {args.b}, {kind}")
 
 
+@report_errors("gansr-interpolate", also=(ValueError, KeyError, TypeError, RuntimeError))  # incl. mismatched weights
 def cli() -> None:
     """The ``gansr-interpolate`` console command: :func:`main`, with its errors as one line each instead of a traceback."""
-    try:
-        main()
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:  # incl. mismatched/unsafe weights
-        raise SystemExit(f"gansr-interpolate: error: {err.args[0] if isinstance(err, KeyError) else err}") from None
+    main()
 
 
 if __name__ == "__main__":

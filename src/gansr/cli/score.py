@@ -42,10 +42,13 @@ from pathlib import Path
 
 import torch
 
-from gansr.data.image_io import ImageReadError, list_images, read_image, to_tensor
+from gansr.cli.arguments import non_negative_int, positive_int
+from gansr.cli.errors import report_errors
+from gansr.data.image_io import list_images, read_image, to_tensor
 from gansr.utils.atomic import write_text_atomic
+from gansr.utils.errors import InvalidValueError
 from gansr.utils.output_paths import check_writable_file
-from gansr.utils.weights import MissingWeightError, find_shipped_niqe_params
+from gansr.utils.weights import find_shipped_niqe_params
 
 _SEPARATOR = re.compile(r"[_\-. ]|[xX]\d")
 
@@ -149,6 +152,9 @@ def score_folders(args: argparse.Namespace) -> dict[str, object]:
             print(f"gansr-score: {note}", file=sys.stderr)
     else:
         names = [n.strip() for n in args.metrics.split(",") if n.strip()]
+        if not names:
+            raise InvalidValueError(f"--metrics {args.metrics!r} names no metric; give e.g. --metrics psnr_y,ssim_y, "
+                                    "or leave --metrics out for every metric whose weight files exist")
     pairs, unmatched_sr, unmatched_hr = match_files(list_images(args.sr), list_images(args.hr))
     if not pairs:
         raise ValueError(f"no SR file in {args.sr} matches an HR file in {args.hr} (matching by file stem, see --help)")
@@ -185,16 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sr", required=True, type=Path, help="folder of super-resolved images")
     parser.add_argument("--hr", required=True, type=Path, help="folder of ground-truth HR images")
-    parser.add_argument("--scale", type=int, default=4, help="SR scale factor (default: %(default)s)")
+    parser.add_argument("--scale", type=positive_int, default=4, help="SR scale factor (default: %(default)s)")
     parser.add_argument("--metrics", default=None,
                         help="comma-separated: psnr_y,ssim_y,psnr_rgb,ssim_rgb,rmse,lpips,niqe,ma,pi (default: those "
                              "of psnr_y,ssim_y,lpips,niqe,ma,pi whose weight files exist; one line names the others)")
-    parser.add_argument("--mod", type=int, default=None,
+    parser.add_argument("--mod", type=positive_int, default=None,
                         help="crop each HR image top-left to a multiple of N first (modcrop; FASRGAN's released Set5 "
                              "outputs: 8; default: no mod-crop)")
-    parser.add_argument("--crop-border", type=int, default=None,
+    parser.add_argument("--crop-border", type=non_negative_int, default=None,
                         help="border shaved by PSNR/SSIM/RMSE (default: the scale)")
-    parser.add_argument("--nr-crop-border", type=int, default=0,
+    parser.add_argument("--nr-crop-border", type=non_negative_int, default=0,
                         help="border shaved by NIQE/Ma/PI (default: %(default)s, as FASRGAN's PI script)")
     parser.add_argument("--lpips-version", default="0.1", choices=("0.1", "0.0"),
                         help="LPIPS linear weights; FASRGAN's tables used 0.0 (default: %(default)s)")
@@ -212,18 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@report_errors("gansr-score", also=(ValueError,))  # incl. size mismatches of an SR/HR pair
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.crop_border is None:
         args.crop_border = args.scale
-    if args.mod is not None and args.mod < 1:
-        raise SystemExit(f"gansr-score: error: --mod {args.mod}: give a positive integer (e.g. 12) or leave it out")
-    try:
-        if args.out is not None:
-            check_writable_file(args.out, "--out file")
-        document = score_folders(args)
-    except (MissingWeightError, ImageReadError, FileNotFoundError, OSError, ValueError) as err:
-        raise SystemExit(f"gansr-score: error: {err}") from None
+    if args.out is not None:
+        check_writable_file(args.out, "--out file")
+    document = score_folders(args)
     if args.out is not None:
         write_text_atomic(args.out, json.dumps(document, indent=2, allow_nan=False) + "\n")
         print(f"scores written to {args.out}")

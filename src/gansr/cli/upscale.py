@@ -9,7 +9,9 @@
 Outputs are ``<output>/<input stem>.png``. A folder holding two images with the same stem (``a.png`` and
 ``a.jpg``) is refused before anything runs, naming the stems, as is an output folder where an output would
 replace one of the inputs. An image that cannot be read or up-scaled is reported and skipped; the others are
-still written, the failures are listed at the end and the exit status is 1.
+still written, the failures are listed at the end and the exit status is 1. Other errors (a bad ``--device``, a
+missing or unsafe checkpoint, an output folder that cannot be written) end the command with one line, exit 1
+(``gansr.cli.errors``).
 
 Memory with ``--tile``: one LR tile in the network, and the output as 8-bit RGB (4 bytes a pixel in Pillow) plus
 one row of tiles; see docs/inference.md for measured figures.
@@ -17,6 +19,7 @@ one row of tiles; see docs/inference.md for measured figures.
 from __future__ import annotations
 
 import argparse
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -24,25 +27,13 @@ import torch
 from tqdm import tqdm
 
 from gansr.api import resolve_upscaler
+from gansr.cli.arguments import non_negative_int, positive_int
+from gansr.cli.errors import report_errors
 from gansr.data.image_io import list_images, read_image, to_tensor, write_image
 from gansr.inference import load_generator, tile_count, upscale_to_image
+from gansr.utils.device import default_device, usable_device
+from gansr.utils.errors import GansrError
 from gansr.utils.output_paths import check_writable_folder
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (0 = no tiling), got {value}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -60,7 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tile", type=non_negative_int, default=0, help="LR tile size in pixels (0 = whole image)")
     parser.add_argument("--tile-overlap", type=non_negative_int, default=16, help="LR pixels of context around each tile")
     parser.add_argument("--no-ema", action="store_true", help="use the trained weights even when EMA weights exist")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=default_device(), help="cpu, cuda, cuda:<index> (default: %(default)s)")
     return parser.parse_args(argv)
 
 
@@ -80,8 +71,8 @@ def plan_outputs(files: list[Path], out_dir: Path) -> dict[Path, Path]:
         raise ValueError(f"inputs with the same name would be written to the same <stem>.png: {listed}. Rename or "
                          "move one of each, or up-scale them into different --output folders")
     outputs = {path: out_dir / f"{path.stem}.png" for path in files}
-    inputs = {path.resolve() for path in files}
-    replaced = [path.name for path, out in outputs.items() if out.resolve() in inputs]
+    inputs = {os.path.realpath(path) for path in files}  # unlike Path.resolve, no error for a symlink loop
+    replaced = [path.name for path, out in outputs.items() if os.path.realpath(out) in inputs]
     if replaced:
         raise ValueError(f"the outputs would replace the inputs {replaced[:5]} in {out_dir}: choose another --output")
     return outputs
@@ -97,10 +88,12 @@ def upscale_file(path: Path, out: Path, upscaler: torch.nn.Module, scale: int, a
     write_image(out, sr)
 
 
+@report_errors("gansr-upscale")
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.generator == "bicubic" and args.scale is None:
-        raise SystemExit("gansr-upscale: --generator bicubic needs --scale")
+        raise SystemExit("gansr-upscale: error: --generator bicubic needs --scale")
+    device = usable_device(args.device)
     source = Path(args.input)
     try:
         files = [source] if source.is_file() else list_images(source)
@@ -108,9 +101,10 @@ def main(argv: list[str] | None = None) -> None:
         outputs = plan_outputs(files, out_dir)
         generator = load_generator(args.checkpoint, use_ema=not args.no_ema) if args.checkpoint else None
         upscaler, scale = resolve_upscaler(generator, args.scale)
-    except (OSError, ValueError, TypeError, RuntimeError) as err:  # incl. Unsafe*Error, DatasetNotFoundError
-        raise SystemExit(f"gansr-upscale: {err}") from None
-    upscaler = upscaler.to(args.device).eval()
+    except (ValueError, TypeError, RuntimeError) as err:  # a file that is no generator: one line (gansr.cli.errors)
+        raise GansrError(str(err)) from None
+    args.device = device
+    upscaler = upscaler.to(device).eval()
     failures: list[str] = []
     for path in tqdm(files, desc="images", unit="img"):
         try:

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from gansr.data.datasets import HRFolderDataset
+from gansr.utils.errors import InvalidValueError
 
 __all__ = ["BENCHMARKS", "benchmark_dataset"]
 
@@ -73,7 +74,8 @@ def benchmark_dataset(
     ``DatasetNotFoundError`` naming the folder, the expected layout and where to get the set.
     """
     if name not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
+        raise InvalidValueError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}, or read another "
+                                "folder under root with folders={<set>: <folder>}")
     folder = folder or name
     hr_dir = Path(root).expanduser() / folder / "HR"
     lr_cache_dir = None

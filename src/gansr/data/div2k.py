@@ -37,6 +37,7 @@ from gansr.data.datasets import HRFolderDataset, lr_file_name, make_lr
 from gansr.data.image_io import IMAGE_EXTENSIONS, DatasetNotFoundError, list_images, read_image, write_image
 from gansr.data.transforms import mod_crop
 from gansr.utils.atomic import atomic_path
+from gansr.utils.errors import GansrError
 
 __all__ = [
     "DIV2K_SHA256",
@@ -59,7 +60,7 @@ DIV2K_URLS: dict[str, str] = {
 DIV2K_SHA256: dict[str, str | None] = {"train_HR": None, "valid_HR": None}
 
 
-class DatasetDownloadError(RuntimeError):
+class DatasetDownloadError(GansrError, RuntimeError):
     """A dataset archive could not be fetched or failed its checksum; the message says what to do by hand."""
 
 

@@ -17,6 +17,7 @@ from PIL import Image
 from torch import Tensor
 
 from gansr.utils.atomic import atomic_path
+from gansr.utils.errors import GansrError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -35,7 +36,7 @@ _PIL_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", "
                 ".webp": "WEBP"}
 
 
-class ImageReadError(OSError):
+class ImageReadError(GansrError, OSError):
     """An image file cannot be decoded (corrupt, truncated, or not an image)."""
 
     def __init__(self, path: str | os.PathLike, reason: str):
@@ -48,7 +49,7 @@ class ImageReadError(OSError):
         return self.args[0]
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(GansrError, FileNotFoundError):
     """A dataset folder is missing or holds no images; the message says where it looked and how to get the data."""
 
 
@@ -150,6 +151,9 @@ def to_uint8(img: Tensor) -> np.ndarray:
 def list_images(folder: str | os.PathLike, *, hint: str = "") -> list[Path]:
     """Image files directly inside ``folder`` (png/jpg/jpeg/bmp/tif/tiff/webp), sorted by name.
 
+    Every entry with an image suffix that is not a folder is listed, also a symbolic link that leads nowhere (a
+    loop, a deleted target): reading it then fails naming the file, instead of the image being left out unsaid.
+
     Raises:
         DatasetNotFoundError: the folder does not exist, or holds no images. ``hint`` (how to get the data) is
             appended to the message.
@@ -158,7 +162,7 @@ def list_images(folder: str | os.PathLike, *, hint: str = "") -> list[Path]:
     how = f" {hint}" if hint else ""
     if not folder.is_dir():
         raise DatasetNotFoundError(f"image folder {folder} does not exist.{how}")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.is_dir()
                    and not p.name.startswith("."))
     if not files:
         raise DatasetNotFoundError(f"no images in {folder} (looked for {', '.join(IMAGE_EXTENSIONS)}).{how}")

@@ -27,6 +27,7 @@ from gansr.metrics.no_reference import (
     perceptual_index,
 )
 from gansr.metrics.psnr_ssim import psnr, quantize, rmse, ssim
+from gansr.utils.errors import InvalidValueError
 
 __all__ = ["LPIPS", "NIQE", "PI", "PSNR", "RMSE", "SSIM", "ImageMeanMetric", "Ma", "build_metrics"]
 
@@ -232,7 +233,7 @@ def build_metrics(
         round_y: PSNR/SSIM on the rounded Y of the uint8 image (RCAN/EDSR-era tables, e.g. the Bicubic row) instead
             of the unrounded Y of ``im2double`` (BasicSR, FASRGAN; the default).
         niqe_params_path, ma_params_path: parameter files for NIQE / Ma / PI (default: the cache, see ``no_reference``).
-    Raises ValueError naming the unknown names and the known ones. Missing weight files raise MissingWeightError.
+    Raises InvalidValueError (a ValueError) naming the unknown names and the known ones. Missing weight files raise MissingWeightError.
     """
     factories = {
         "psnr_y": lambda: PSNR(crop_border, y_channel=True, round_y=round_y),
@@ -247,5 +248,5 @@ def build_metrics(
     }
     unknown = [name for name in names if name not in factories]
     if unknown:
-        raise ValueError(f"unknown metric name(s) {unknown}; choose from {list(factories)}")
+        raise InvalidValueError(f"unknown metric name(s) {unknown}; choose from {list(factories)}")
     return {name: factories[name]() for name in names}

@@ -1,6 +1,8 @@
 """Score a table's generators on its test sets and write ``results.md`` / ``results.csv``; log them to W&B."""
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 
 import yaml
@@ -103,13 +105,21 @@ def score_generator(path: Path, datasets: list, metrics: list[str], lpips_versio
         out[ds.table_name] = evaluate_upscaler(generator, ds, fr, crop_border=4, lpips_version=lpips_version, save_dir=save_dir)
         for name, scorer in build_metrics(nr, crop_border=4, niqe_params_path=niqe_params).items():
             try:
-                with torch.no_grad():
+                with torch.no_grad(), warnings.catch_warnings():
+                    # near-flat SR (untrained smoke generators): NIQE's covariance has one block left; its NaN is
+                    # said in the table's notes ("NIQE undefined"), torch's warning about it is not repeated
+                    warnings.filterwarnings("ignore", message=re.escape(COV_WARNING))
                     for i in range(len(ds)):
                         scorer.update(quantize(generator(ds[i]["lr"][None]).clamp(0, 1)))
                 out[ds.table_name][name] = float(scorer.compute())
             except RuntimeError:  # NIQE is undefined on near-flat images (untrained smoke generators)
                 out[ds.table_name][name] = float("nan")
     return out
+
+
+#: torch.cov's warning when NIQE (pyiqa's nancov) is left with at most one block of features
+COV_WARNING = ("cov(): degrees of freedom is <= 0. Correction should be strictly less than the number of "
+               "observations.")
 
 
 def result_rows(table: TableSpec, ours: dict[str, dict[str, dict[str, float]]], metrics: list[str],

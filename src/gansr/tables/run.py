@@ -62,12 +62,21 @@ def smoke_overrides(row: Row, iterations: int, train_hr: Path, data_root: Path, 
 
 def train_smoke(row: Row, run_dir: Path, iterations: int, train_hr: Path, data_root: Path, cache_dir: Path):
     """Train one row tiny in ``run_dir`` (``resume=auto``: a stopped table continues, a finished row is not trained
-    again); returns ``train()``'s ``TrainResult`` (``preempted_by`` set when a signal stopped it)."""
+    again); returns ``train()``'s ``TrainResult`` (``preempted_by`` set when a signal stopped it). The run's console
+    output (config tree, iteration lines) goes to ``<run_dir>/console.log``; one line says the run is done."""
+    import time
+
     from gansr.cli import compose_config
     from gansr.cli.train import train
+    from gansr.training.run_log import console_to_file
 
-    return train(compose_config([*smoke_overrides(row, iterations, train_hr, data_root, cache_dir), "resume=auto"],
-                                run_dir))
+    start = time.monotonic()
+    with console_to_file(run_dir / "console.log"):
+        result = train(compose_config([*smoke_overrides(row, iterations, train_hr, data_root, cache_dir),
+                                       "resume=auto"], run_dir))
+    print(f"[table] {row.label}: {result.iteration} iterations in {time.monotonic() - start:.0f} s -> {run_dir} "
+          "(console.log, train.log)", flush=True)
+    return result
 
 
 def run_stage_command(command: list[str]) -> None:

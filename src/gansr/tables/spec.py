@@ -8,12 +8,14 @@ from pathlib import Path
 
 import yaml
 
+from gansr.utils.errors import GansrError
+
 REPO_DIR = Path(__file__).resolve().parents[3]
 EXPERIMENTS_DIR = REPO_DIR / "experiments"
 TABLES = ("mask", "fasrgan", "fasrgan_ablation", "srgan")
 
 
-class MissingInputsError(FileNotFoundError):
+class MissingInputsError(GansrError, FileNotFoundError):
     """Datasets or weight files needed by a table are missing; the message lists all of them."""
 
 

@@ -9,9 +9,12 @@ import torch
 
 from gansr.data.image_io import write_image
 from gansr.figures import comparison_row, most_detailed_window, panel_figure
-from gansr.training.checkpointing import save_checkpoint_once
+from gansr.training.checkpointing import CheckpointWriteError, save_checkpoint_once
+from gansr.training.divergence import DivergenceError
 from gansr.training.loggers import log_image
+from gansr.training.run_log import LOG
 from gansr.utils.atomic import unfinished_files
+from gansr.utils.stop_signals import StopRequested
 
 
 class IterationCheckpoint(pl.Callback):
@@ -22,6 +25,12 @@ class IterationCheckpoint(pl.Callback):
       file of the same iteration (one copy on disk, :func:`~gansr.training.checkpointing.save_checkpoint_once`),
       or its own file at the last batch (``trainer.max_steps`` reached, a stop requested) when that iteration has no
       periodic file.
+
+    When the fit fails between two iterations (a training or validation image deleted or damaged mid-run, a
+    validation that fails) after this fit trained, ``last.ckpt`` is saved before the error is reported, so the
+    iterations since the last periodic checkpoint are not lost (single-process runs; not after a divergence, a
+    failed checkpoint write or a second Ctrl-C, nor for an error inside a training step, whose weights may be
+    half-updated).
 
     Files are written atomically (the run's ``AtomicCheckpointIO``) and never renamed to ``last-v1.ckpt``: a resumed
     run keeps writing the same names. (Lightning's ``ModelCheckpoint`` counts ``global_step``, which a GAN advances
@@ -39,6 +48,7 @@ class IterationCheckpoint(pl.Callback):
         self.filename = filename
         self.last_path = self.dirpath / "last.ckpt"
         self._start_iteration = 0
+        self._in_step = False  # inside a training batch (between on_train_batch_start and on_train_batch_end)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Remove the temporary files of checkpoint writes that were killed (:func:`gansr.utils.atomic.unfinished_files`;
@@ -53,7 +63,11 @@ class IterationCheckpoint(pl.Callback):
         """The periodic checkpoint of ``iteration``: ``<dirpath>/iter_000100.ckpt``."""
         return self.dirpath / self.filename.format(iteration=iteration)
 
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx) -> None:
+        self._in_step = True
+
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
+        self._in_step = False
         iteration = pl_module.iteration
         if iteration % self.every_n_iterations == 0:
             save_checkpoint_once(trainer, self.path_at(iteration))
@@ -68,6 +82,22 @@ class IterationCheckpoint(pl.Callback):
         if self.save_last and pl_module.iteration != self._start_iteration:
             save_checkpoint_once(trainer, self.last_path)
 
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        """Save ``last.ckpt`` before the error is reported, when the weights are those of a finished iteration (see
+        the class docstring)."""
+        keeps_nothing = (DivergenceError, CheckpointWriteError, KeyboardInterrupt, StopRequested)
+        if (not self.save_last or self._in_step or isinstance(exception, keeps_nothing) or trainer.world_size > 1
+                or pl_module.iteration == self._start_iteration):
+            return
+        try:
+            if not save_checkpoint_once(trainer, self.last_path):
+                return
+        except Exception as err:  # noqa: BLE001 - the first error is the one to report; this one is only said
+            LOG.error(f"[gansr] could not save {self.last_path} after the error: {err}")
+            return
+        LOG.info(f"[gansr] saved {self.last_path} at iteration {pl_module.iteration:,} before stopping on the error "
+                 "below (continue with resume=auto once it is fixed)")
+
 
 class ValidationImages(pl.Callback):
     """Saves (and logs to TensorBoard/W&B) one labelled picture per validation set and validation: the first image of the set
@@ -75,7 +105,9 @@ class ValidationImages(pl.Callback):
     (:func:`gansr.figures.most_detailed_window`: the same window at every validation, so pictures of successive
     iterations compare), zoomed ``zoom`` times, with PSNR/SSIM (Y, border = scale) of the image and the crop under SR.
 
-    Shape: a ``(3,H,W)`` figure (about ``(crop*zoom + 90, 4*crop*zoom + 40)``) saved as ``<out_dir>/<set>/iter_<n>.png``.
+    Shape: a ``(3,H,W)`` figure (about ``(crop*zoom + 90, 4*crop*zoom + 40)``) saved as
+    ``<out_dir>/<set>/iter_000100.png`` (the iteration in six digits, as the checkpoints ``iter_000100.ckpt``) and
+    logged at step = that iteration, as every scalar.
     """
 
     def __init__(self, out_dir: str, crop_size: int = 128, zoom: int = 2) -> None:
@@ -89,7 +121,7 @@ class ValidationImages(pl.Callback):
         name = trainer.datamodule.val_names[dataloader_idx]
         panel = validation_figure(batch["lr"][0], outputs[0], batch["hr"][0], pl_module.iteration, name,
                                   self.crop_size, self.zoom)
-        path = self.out_dir / name / f"iter_{pl_module.iteration:07d}.png"
+        path = self.out_dir / name / f"iter_{pl_module.iteration:06d}.png"  # numbered as the checkpoints
         path.parent.mkdir(parents=True, exist_ok=True)
         write_image(path, panel)
         log_image(trainer.loggers, f"val/{name}/lr_sr_hr", panel, step=pl_module.iteration)

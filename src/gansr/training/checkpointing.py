@@ -18,23 +18,47 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from gansr.utils.atomic import atomic_path, is_temporary, torch_save_atomic
 from gansr.utils.checkpoint import DamagedCheckpointError, check_integrity
+from gansr.utils.errors import GansrError
+
+
+class CheckpointWriteError(GansrError, OSError):
+    """A checkpoint could not be written (a full disk, a quota, a read-only folder); the message names the file,
+    the system's reason and the free space. The unfinished temporary file is removed; earlier checkpoints are
+    untouched."""
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes through :func:`gansr.utils.atomic.torch_save_atomic` (a temporary name, then a rename): a crash or a
-    full disk while saving never leaves a truncated checkpoint in place of a good one. Always loads with
+    full disk while saving never leaves a truncated checkpoint in place of a good one. A failed write removes the
+    temporary file and raises :class:`CheckpointWriteError` naming the reason (``No space left on device``; torch's
+    own message, ``basic_ios::clear`` or ``enforce fail at inline_container.cc``, does not). Always loads with
     ``weights_only=True``: a checkpoint that carries code is refused, never executed."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch_save_atomic(checkpoint, path)  # a new file: never written through a hard link (see link_atomically)
+        try:  # a new file: never written through a hard link (see link_atomically)
+            torch_save_atomic(checkpoint, path)  # through Python's file: a failed write raises OSError with its errno
+        except (OSError, RuntimeError) as err:
+            raise CheckpointWriteError(f"could not write the checkpoint {path}: {_write_failure(err, path.parent)}; "
+                                       "the earlier checkpoints are intact (free space, then continue with "
+                                       "resume=auto)") from None
+
+
+def _write_failure(err: BaseException, folder: Path) -> str:
+    """``No space left on device (12.0 MB free in <folder>)``: the system's reason and the free space."""
+    reason = err.strerror if isinstance(err, OSError) and err.strerror else " ".join(str(err).split())[:200]
+    try:
+        free = f" ({shutil.disk_usage(folder).free / 1e6:.1f} MB free in {folder})"
+    except OSError:
+        free = ""
+    return f"{reason}{free}"
 
     def load_checkpoint(self, path: str | Path, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
         return super().load_checkpoint(path, map_location=map_location or "cpu", weights_only=True)
 
 
-class NotATrainingCheckpointError(ValueError):
+class NotATrainingCheckpointError(GansrError, ValueError):
     """The file is readable but is not a ``gansr-train`` checkpoint (e.g. an exported ``generator.pth``)."""
 
 
@@ -128,7 +152,7 @@ def save_checkpoint_once(trainer: pl.Trainer, path: str | Path, same_as: str | P
             link_atomically(Path(same_as), path)
         trainer.strategy.barrier("gansr_link_checkpoint")
     else:
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)  # the full training state, said (Lightning logs the default)
     written[path] = now
     return True
 

@@ -27,13 +27,15 @@ from dataclasses import dataclass, field
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from gansr.utils.errors import GansrError
+
 #: keys of a ``_target_`` node that Hydra's ``instantiate`` reads itself
 INSTANTIATE_KEYS = frozenset({"_target_", "_partial_", "_recursive_", "_convert_", "_args_"})
 _NODE_REFERENCE = re.compile(r"\$\{([A-Za-z_][\w.\-]*)\}")
 _SELECT_REFERENCE = re.compile(r"\$\{oc\.select:([A-Za-z_][\w.\-]*)")
 
 
-class UnusedConfigKeyError(ValueError):
+class UnusedConfigKeyError(GansrError, ValueError):
     """Keys of the composed config that no part of the run reads; the one-line message names each, with the closest
     real key, and says what to do."""
 

@@ -1,7 +1,9 @@
 """What a training run prints, counted in training iterations (docs/logging.md).
 
-* :func:`print_config_tree` - the resolved config once at start, as a tree (``rich``), also kept as
-  ``<run>/config_tree.log``;
+* :mod:`gansr.training.run_log` - where these lines go: ``<run>/train.log`` and stdout (``RunLog``), for the whole
+  of a run, with a failure's reason (``log_failure``);
+* :func:`print_config_tree` - the resolved config once the run is accepted (its first iteration is about to run), as
+  a tree (``rich``), also kept as ``<run>/config_tree.log``;
 * :class:`IterationLog` - one line per log interval, BasicSR's form
   ``[iter 1,000/500,000] lr 1.0e-04 eta 3:12:40 l_g_pixel 1.2345e-02 ...``, into ``<run>/train.log`` (Hydra's job
   log file) and onto stdout when stdout is not a terminal (or there is no progress bar); a validation line after each
@@ -32,9 +34,8 @@ import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
 
 from gansr.training import threads
+from gansr.training.run_log import LOG, RunLog
 from gansr.utils.atomic import write_text_atomic
-
-LOG = logging.getLogger("gansr.train")
 
 #: (message regex, reason) of the Python warnings every run showed and that say nothing about this project's runs
 HARMLESS_WARNINGS = (
@@ -50,6 +51,9 @@ HARMLESS_WARNINGS = (
      "frozen parts (the VGG feature extractor of the perceptual loss, metric networks) stay in eval mode on purpose"),
     (r"You have overridden `on_after_batch_transfer` in `LightningModule` but have passed in a `LightningDataModule`",
      "SRModule.on_after_batch_transfer (channels_last batches) is meant to be the one used, and it is"),
+    (r"Total length of `list` across ranks is zero\. Please make sure this was your intention\.",
+     ("an empty list of validation (or test) sets is a choice in gansr (data.val=[]: runs and tables that validate "
+      "with gansr-eval afterwards)")),
 )
 #: the SLURM hint is only noise for a single-process run; for several processes it may be the real problem
 SRUN_HINT = r"The `srun` command is available on your system but is not used"
@@ -158,28 +162,6 @@ def max_iterations(trainer: pl.Trainer, pl_module: pl.LightningModule) -> int:
     return trainer.max_steps // getattr(pl_module, "optimizer_steps_per_iteration", 1)
 
 
-class _IterationLinesOnTerminal(logging.Filter):
-    """On a terminal with a progress bar, the per-interval lines stay out of stdout (the bar shows the same)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not getattr(record, "iteration_line", False)
-
-
-class _TqdmSafeStdout(logging.StreamHandler):
-    """stdout through ``tqdm.write``: a line printed while a progress bar is on the terminal goes above the bar."""
-
-    def __init__(self) -> None:
-        super().__init__(sys.stdout)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        from tqdm import tqdm
-
-        try:
-            tqdm.write(self.format(record), file=sys.stdout)
-        except Exception:  # noqa: BLE001 - logging's own contract: report, never raise
-            self.handleError(record)
-
-
 class IterationLog(pl.Callback):
     """The run's text log, in iterations (see the module docstring).
 
@@ -189,14 +171,17 @@ class IterationLog(pl.Callback):
             which Lightning counts in batches = iterations, so the lines come with the CSV rows).
         echo_iterations: also print the iteration lines on stdout (gansr-train: when stdout is not a terminal or
             there is no progress bar). Validation lines, the stop message and final metrics always go to stdout.
+        config: the run's config, printed as a tree (:func:`print_config_tree`) when training starts: a request
+            refused before (a bad value, a missing dataset, a stop signal) prints no tree.
     """
 
-    def __init__(self, log_file: str | Path, every_n_iterations: int = 50, echo_iterations: bool = True) -> None:
+    def __init__(self, log_file: str | Path, every_n_iterations: int = 50, echo_iterations: bool = True,
+                 config=None) -> None:
         self.log_file = Path(log_file)
         self.every_n_iterations = max(1, int(every_n_iterations))
         self.echo_iterations = echo_iterations
-        self._handlers: list[logging.Handler] = []
-        self._own_handlers: list[logging.Handler] = []
+        self.config = config
+        self._run_log: RunLog | None = None
         self._start_time = 0.0
         self._start_iteration = 0
         self.last_validation: dict[str, float] = {}
@@ -205,32 +190,12 @@ class IterationLog(pl.Callback):
 
     # ---------------------------------------------------------------- handlers
     def _attach(self) -> None:
-        LOG.setLevel(logging.INFO)
-        LOG.propagate = False  # Hydra's console handler would print every line a second time
-        target = str(self.log_file.resolve())
-        file_handler = next((h for h in logging.getLogger().handlers
-                             if isinstance(h, logging.FileHandler) and h.baseFilename == target), None)
-        if file_handler is None:
-            self.log_file.parent.mkdir(parents=True, exist_ok=True)
-            file_handler = logging.FileHandler(target, mode="a", encoding="utf-8")
-            file_handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%Y-%m-%d %H:%M:%S"))
-            self._own_handlers.append(file_handler)
-        console = _TqdmSafeStdout()
-        console.setFormatter(logging.Formatter("%(message)s"))
-        if not self.echo_iterations:
-            console.addFilter(_IterationLinesOnTerminal())
-        self._own_handlers.append(console)
-        self._handlers = [file_handler, console]
-        for handler in self._handlers:
-            LOG.addHandler(handler)
+        self._run_log = RunLog(self.log_file, self.echo_iterations).__enter__()  # shares train()'s, when open
 
     def _detach(self) -> None:
-        for handler in self._handlers:
-            LOG.removeHandler(handler)
-        for handler in self._own_handlers:
-            if isinstance(handler, logging.FileHandler):
-                handler.close()
-        self._handlers, self._own_handlers = [], []
+        if self._run_log is not None:
+            self._run_log.__exit__(None, None, None)
+            self._run_log = None
 
     # ---------------------------------------------------------------- hooks
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -242,6 +207,8 @@ class IterationLog(pl.Callback):
         self._start_time = time.monotonic()
         self._start_iteration = getattr(pl_module, "iteration", 0)
         if trainer.is_global_zero:
+            if self.config is not None:
+                print_config_tree(self.config, self.log_file.parent)
             counts = ", ".join(f"{name} {sum(p.numel() for p in child.parameters()) / 1e6:.2f} M"
                                for name, child in pl_module.named_children()
                                if any(True for _ in child.parameters()))

@@ -14,12 +14,14 @@ from collections.abc import Iterable
 
 import torch
 
+from gansr.utils.errors import GansrError
+
 POLICIES = ("stop", "skip")
 #: optimizer-step prefixes (``SRModule.step_optimizer``) and the step each names
 STEP_NAMES = {"g": "G step", "d": "D step"}
 
 
-class DivergenceError(RuntimeError):
+class DivergenceError(GansrError, RuntimeError):
     """Raised when a loss term or gradient is NaN/Inf and the policy is 'stop'."""
 
 
@@ -55,7 +57,7 @@ def _stop_or_skip(module, message: str) -> bool:
         module.print(f"[gansr] {message}; batch skipped (on_nonfinite=skip, {module.skipped_batches} so far)")
         return False
     raise DivergenceError(
-        f"{message}. The run stopped; the last checkpoint on disk is the last good one. "
+        f"{message}. The run stopped without saving (no checkpoint holds weights from a non-finite step). "
         "Lower the learning rate or set module.on_nonfinite=skip to drop such batches."
     )
 
@@ -66,7 +68,8 @@ def check_finite(module, prefix: str, terms: dict[str, torch.Tensor],
     ``parameters`` are finite. One host read.
 
     Otherwise, with ``module.on_nonfinite == "stop"``, raise :class:`DivergenceError` naming the step, the terms and
-    the iteration (the last checkpoint on disk is the last good one: nothing is saved on the way out); with
+    the iteration (1-based, as the log's ``[iter N]``; nothing is saved on the way out, so every checkpoint on disk
+    is from before it: ``train()`` names the newest); with
     ``"skip"`` warn, count the skip and return False so the caller drops the batch.
     """
     names, values = _named_values(prefix, terms, parameters)
@@ -74,7 +77,8 @@ def check_finite(module, prefix: str, terms: dict[str, torch.Tensor],
     bad = ", ".join(f"{name}={value}" for name, value in zip(names, host) if not math.isfinite(value))
     if not bad:
         return True
-    return _stop_or_skip(module, f"non-finite value in the {_step_of(prefix)} at iteration {module.iteration}: {bad}")
+    # module.iteration counts the iterations done; this is the next one, as the log's [iter N] counts it
+    return _stop_or_skip(module, f"non-finite value in the {_step_of(prefix)} at iteration {module.iteration + 1}: {bad}")
 
 
 class DeferredFiniteCheck:

@@ -63,6 +63,7 @@ class GANModule(SRModule):
     """
 
     optimizer_steps_per_iteration = 2
+    optimizer_names = ("G", "D")
 
     def __init__(
         self,

@@ -3,7 +3,8 @@
 * :class:`AppendingCSVLogger`: ``<run>/metrics.csv`` grows across resumes (Lightning's ``CSVLogger`` deletes the
   file of the previous session). Rows that the previous session logged *after* the checkpoint it is resumed from
   (a run killed between a checkpoint and the next one) are dropped when the resumed run writes its first row, so
-  every step appears once.
+  every step appears once. A row equal to the one before (same step, same values) is not written again: Lightning
+  repeats the last logged values when a run stops between two logging iterations.
 * :func:`resumable_wandb_logger`: the W&B run id is kept in ``<run>/wandb_run_id`` and the run is opened with
   ``resume="allow"``, so a resumed run continues the same W&B curve.
 * TensorBoard (``conf/logger/tensorboard.yaml``) needs nothing special: every session writes a new
@@ -38,6 +39,7 @@ class _AppendingWriter(ExperimentWriter):
     def __init__(self, log_dir: str) -> None:
         super().__init__(log_dir)
         self._merged_previous = False
+        self._last_row: tuple[object, dict] | None = None
 
     def _check_log_dir_exists(self) -> None:  # Lightning's version deletes metrics.csv
         pass
@@ -47,6 +49,13 @@ class _AppendingWriter(ExperimentWriter):
         self.hparams.update(params)
         with atomic_path(Path(self.log_dir) / self.NAME_HPARAMS_FILE) as tmp:
             save_hparams_to_yaml(tmp, self.hparams)
+
+    def log_metrics(self, metrics_dict: dict[str, float], step: int | None = None) -> None:
+        row = (step, {k: v.item() if isinstance(v, torch.Tensor) else v for k, v in metrics_dict.items()})
+        if step is not None and row == self._last_row:  # a stop between logging iterations repeats the last row
+            return
+        self._last_row = row
+        super().log_metrics(metrics_dict, step)
 
     def save(self) -> None:
         if self.metrics and not self._merged_previous:
@@ -103,7 +112,12 @@ def resumable_wandb_logger(save_dir: str, **kwargs: Any) -> WandbLogger:
         run_id = secrets.token_hex(4)  # 8 characters of [0-9a-f], as W&B's own ids
         id_file.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(id_file, run_id + "\n")
-    return WandbLogger(save_dir=save_dir, id=run_id, resume="allow", **kwargs)
+    logger = WandbLogger(save_dir=save_dir, id=run_id, resume="allow", **kwargs)
+    if logger._wandb_init.get("anonymous", False) is None:
+        # Lightning passes anonymous=None to wandb.init, and W&B answers any value given with "The anonymous setting
+        # has no effect and will be removed in a future version": not giving it is the same, without the message
+        del logger._wandb_init["anonymous"]
+    return logger
 
 
 def log_image(loggers: list[Logger], key: str, image: torch.Tensor, step: int) -> None:

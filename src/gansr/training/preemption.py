@@ -19,6 +19,9 @@ import pytorch_lightning as pl
 from pytorch_lightning.trainer.states import TrainerFn
 
 from gansr.training.checkpointing import save_checkpoint_once
+from gansr.training.run_log import LOG
+from gansr.utils import stop_signals
+
 
 class PreemptionCheckpoint(pl.Callback):
     """Saves ``<dirpath>/<filename>`` (atomic, through ``trainer.save_checkpoint`` and the run's
@@ -32,7 +35,9 @@ class PreemptionCheckpoint(pl.Callback):
     handlers replace Lightning's SIGTERM handler while training (it would end the run with ``SIGTERMException`` and
     no checkpoint) and are put back at teardown (also after an error). On the first SIGINT the previous SIGINT
     handler is put back at once, so a second Ctrl-C raises ``KeyboardInterrupt`` (Lightning then ends the run with
-    exit code 1, without saving). Under DDP the flag is reduced over ranks every batch, so every rank saves and
+    exit code 1, without saving). A signal that arrived before training started was handled by ``train()``
+    (:mod:`gansr.utils.stop_signals`: stopped before the first iteration); from ``on_train_start`` on, these
+    handlers act. The stop message goes to stdout and ``<run>/train.log``. Under DDP the flag is reduced over ranks every batch, so every rank saves and
     stops at the same batch.
     """
 
@@ -50,11 +55,14 @@ class PreemptionCheckpoint(pl.Callback):
         if self.received is None:
             self.received = signum
         if signum == signal.SIGINT and signal.SIGINT in self._previous:  # so that a second Ctrl-C aborts
-            signal.signal(signal.SIGINT, self._previous.pop(signal.SIGINT))
+            previous = self._previous.pop(signal.SIGINT)
+            aborts = callable(previous) and not stop_signals.is_recorder(previous)
+            signal.signal(signal.SIGINT, previous if aborts else signal.default_int_handler)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.received = None
         self.stopped = False
+        stop_signals.disarm()  # training runs: these handlers act on a signal from here on
         self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
@@ -71,8 +79,9 @@ class PreemptionCheckpoint(pl.Callback):
         self.stopped = trainer.should_stop = True
         trainer.limit_val_batches = 0  # no validation between the save and the exit
         name = signal.Signals(self.received).name if self.received else "a signal on another rank"
-        pl_module.print(f"[gansr] {name} received: saved {self.path} at iteration {pl_module.iteration}; "
-                        "stopping (continue with resume=auto or resume=<that file>)")
+        if trainer.is_global_zero:
+            LOG.info(f"[gansr] {name} received: saved {self.path} at iteration {pl_module.iteration}; "
+                     "stopping (continue with resume=auto or resume=<that file>)")
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         for signum, handler in self._previous.items():

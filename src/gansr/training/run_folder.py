@@ -16,8 +16,10 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
+from gansr.utils.errors import GansrError
 
-class RunFolderTakenError(ValueError):
+
+class RunFolderTakenError(GansrError, ValueError):
     """A new run (no ``resume``) was given the folder of an earlier run; the message says what to pass instead."""
 
 

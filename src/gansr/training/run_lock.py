@@ -23,13 +23,14 @@ from omegaconf import DictConfig
 
 from gansr.training.run_folder import RunFolderTakenError, check_new_run_folder
 from gansr.training.slurm import slurm_restart_count
+from gansr.utils.errors import GansrError
 
 LOCK_NAME = "run.lock"
 #: seconds an empty or unreadable lock file is left to the run that creates it (it writes its record right after)
 WRITING_GRACE_S = 2.0
 
 
-class RunFolderInUseError(RuntimeError):
+class RunFolderInUseError(GansrError, RuntimeError):
     """Another live process trains in this run folder."""
 
 

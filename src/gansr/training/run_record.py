@@ -21,6 +21,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from gansr.utils.atomic import write_text_atomic
+from gansr.utils.errors import GansrError
 from gansr.utils.run_folder import read_sections, run_config_files
 from gansr.utils.yaml_data import ConfigFileError
 
@@ -31,7 +32,7 @@ ARCHITECTURE_KEYS = ("module.generator", "module.discriminator", "module.extract
 HYDRA_SUBDIR = ".hydra"
 
 
-class ArchitectureChangedError(ValueError):
+class ArchitectureChangedError(GansrError, ValueError):
     """A resumed run whose networks differ from the ones its checkpoint's run recorded (one line, naming keys)."""
 
 

@@ -71,16 +71,23 @@ def requeue_after_preemption(trainer: pl.Trainer) -> None:
     """After the fit of a SLURM job stopped on a requeue signal (:data:`REQUEUE_SIGNALS`) with ``last.ckpt``
     written: requeue the job and exit (submitit's handler, or ``scontrol requeue`` on global rank 0). Does nothing
     outside a SLURM job or when no such signal arrived."""
-    signum = preemption_signal(trainer)
+    requeue_job(preemption_signal(trainer), trainer.is_global_zero)
+
+
+def requeue_job(signum: int | None, is_global_zero: bool, continues_from: str = "last.ckpt") -> None:
+    """Requeue this SLURM job when ``signum`` is a requeue signal (:data:`REQUEUE_SIGNALS`), then exit 0: through
+    submitit's handler in a submitit job, else ``scontrol requeue $SLURM_JOB_ID`` on global rank 0. Also used when a
+    signal stopped a run before its first iteration (``continues_from``: what the requeued job starts from). Does
+    nothing outside a SLURM job or for other signals."""
     if signum not in REQUEUE_SIGNALS or "SLURM_JOB_ID" not in os.environ:
         return
     handler = submitit_handler(signum)
     if handler is not None:
         handler(signum, None)  # submitit: checkpoint the Hydra job, scontrol requeue, sys.exit (rank 0 only)
         return
-    if trainer.is_global_zero:
+    if is_global_zero:
         job = os.environ["SLURM_JOB_ID"]
-        print(f"[gansr] {signal.Signals(signum).name}: requeueing SLURM job {job}; it continues from last.ckpt",
+        print(f"[gansr] {signal.Signals(signum).name}: requeueing SLURM job {job}; it continues from {continues_from}",
               flush=True)
         if subprocess.run(["scontrol", "requeue", job], timeout=60, check=False).returncode == 0:
             sys.exit(0)

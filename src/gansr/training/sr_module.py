@@ -55,6 +55,8 @@ class SRModule(pl.LightningModule):
     """
 
     optimizer_steps_per_iteration = 1
+    #: the logged names of the optimizers' learning rates (``lr/G``, ``lr/D``), in ``configure_optimizers`` order
+    optimizer_names: tuple[str, ...] = ("G",)
 
     def __init__(
         self,
@@ -86,6 +88,7 @@ class SRModule(pl.LightningModule):
         self.compiled_networks: dict[str, nn.Module] = {}  # speed.compile: name -> compiled network (not registered)
         self.cudagraph_steps = False  # speed.compile_mode=reduce-overhead: mark each iteration's start for CUDA graphs
         self.pending_logs: dict[str, torch.Tensor] = {}  # device tensors logged at the end of a logging iteration
+        self.pending_rates: dict[str, float] = {}  # lr/G, lr/D of a logging iteration
         if generator_init:
             self.load_generator_init(generator_init, generator_init_scale)
         self.generator_ema = GeneratorEMA(self.generator, self.extractor, ema_decay) if ema_decay else None
@@ -162,6 +165,8 @@ class SRModule(pl.LightningModule):
 
     def finish_iteration(self) -> None:
         """Schedulers, EMA and the module's own counter: called once at the end of every training batch."""
+        if self.is_logging_iteration():  # the rates this iteration used, before the schedulers move them
+            self.pending_rates = self.learning_rates()
         self.step_schedulers()
         if self.generator_ema is not None:
             self.generator_ema.update(self.generator, self.extractor)
@@ -188,10 +193,20 @@ class SRModule(pl.LightningModule):
         if self.is_logging_iteration():
             self.pending_logs.update({name: value.detach() for name, value in values.items()})
 
+    def learning_rates(self) -> dict[str, float]:
+        """``{"lr/G": 1e-4, "lr/D": 1e-4}``: the rate of each optimizer's first parameter group, named by
+        :attr:`optimizer_names` (Lightning's ``LearningRateMonitor`` would call them ``lr-Adam``, ``lr-Adam-1``)."""
+        optimizers = self.trainer.optimizers if self._trainer is not None else []
+        return {f"lr/{name}": float(opt.param_groups[0]["lr"]) for name, opt in zip(self.optimizer_names, optimizers)}
+
     def flush_logs(self) -> None:
         """Log this iteration's kept values with ONE device-to-host copy. They are logged as CPU tensors, so neither
         Lightning's logger nor its progress bar reads the device afterwards (Lightning turns a Python number into a
-        device tensor and reads progress-bar values back after every batch: host syncs on a GPU)."""
+        device tensor and reads progress-bar values back after every batch: host syncs on a GPU).
+
+        Every logger gets them at ``step`` = the iteration just done (1-based, the log's ``[iter N]``, the number in
+        checkpoint and validation-picture names): Lightning uses a logged ``step`` value as the step, instead of its
+        batch counter, which is one lower."""
         names = list(self.pending_logs)
         values = torch.stack([v.float().reshape(()) for v in self.pending_logs.values()]).cpu() if names else []
         self.pending_logs.clear()
@@ -199,7 +214,9 @@ class SRModule(pl.LightningModule):
         bar = {k: v for k, v in logged.items() if k.endswith("/total")}
         self.log_dict({k: v for k, v in logged.items() if k not in bar}, on_step=True, on_epoch=False)
         self.log_dict(bar, on_step=True, on_epoch=False, prog_bar=True)
-        self.log("train/iteration", torch.tensor(float(self.iteration + 1)), on_step=True, on_epoch=False)
+        rates, self.pending_rates = self.pending_rates, {}
+        self.log_dict({k: torch.tensor(v, dtype=torch.float64) for k, v in rates.items()}, on_step=True, on_epoch=False)
+        self.log("step", torch.tensor(float(self.iteration + 1)), on_step=True, on_epoch=False)
 
     def step_optimizer(self, optimizer, terms: dict[str, torch.Tensor], parameters: list[nn.Parameter], prefix: str) -> None:
         """One optimizer step on the sum of ``terms`` (logged as ``train/<prefix>/<name>``); with a non-finite term
@@ -209,7 +226,7 @@ class SRModule(pl.LightningModule):
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(total)
         if self.finite_check_interval > 1:  # flags stay on the device (no host sync), read in finish_iteration
-            self.deferred_check.record(prefix, terms, parameters, self.iteration)
+            self.deferred_check.record(prefix, terms, parameters, self.iteration + 1)  # 1-based, as the log
             optimizer.step()
         elif check_finite(self, prefix, terms, parameters):
             optimizer.step()
@@ -278,6 +295,8 @@ class SRModule(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self._log_metrics("val", self.val_metrics, self.trainer.datamodule.val_names)
+        if not self.trainer.sanity_checking:  # at the iteration validated, as the training values (flush_logs)
+            self.log("step", torch.tensor(float(self.iteration)), sync_dist=False)
 
     def on_test_epoch_end(self) -> None:
         self._log_metrics("test", self.test_metrics, self.trainer.datamodule.test_names)

@@ -26,19 +26,20 @@ import torch
 from torch import nn
 
 from gansr.archs.blocks import MeanShift
+from gansr.utils.errors import GansrError
 
 StateDict = dict[str, torch.Tensor]
 
 
-class UnsafeCheckpointError(RuntimeError):
+class UnsafeCheckpointError(GansrError, RuntimeError):
     """The file holds pickled Python objects that ``weights_only=True`` refuses (possible code execution)."""
 
 
-class CheckpointMismatchError(RuntimeError):
+class CheckpointMismatchError(GansrError, RuntimeError):
     """The weights do not fit the network (another architecture, scale or size)."""
 
 
-class DamagedCheckpointError(ValueError):
+class DamagedCheckpointError(GansrError, ValueError):
     """The file's bytes changed after it was written (a stored CRC-32 does not match): a disk, copy or transfer
     error. ``torch.load`` checks no checksum and would load the damaged tensors. ``reason`` says what is damaged."""
 

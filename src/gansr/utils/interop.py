@@ -16,8 +16,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gansr.utils.errors import GansrError
 
-class UnrecognisedWeightsError(ValueError):
+
+class UnrecognisedWeightsError(GansrError, ValueError):
     """No architecture gansr or spandrel knows fits the tensors of a weight file (or it is not an RGB SR network)."""
 
 

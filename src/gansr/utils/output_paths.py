@@ -15,9 +15,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from gansr.utils.atomic import torch_save_atomic
+from gansr.utils.errors import GansrError
 
 
-class OutputNotWritableError(OSError):
+
+class OutputNotWritableError(GansrError, OSError):
     """The output file or folder cannot be created; the message names it and the reason."""
 
     def __str__(self) -> str:

@@ -37,6 +37,7 @@ from gansr.archs.rrdbnet import RRDBNet
 from gansr.archs.shared_extractor import SharedExtractor
 from gansr.archs.srresnet import SRResNet
 from gansr.utils.checkpoint import CheckpointMismatchError
+from gansr.utils.errors import GansrError
 
 #: integer arguments of gansr's networks lie in [-MAX_SIZE_ARGUMENT, MAX_SIZE_ARGUMENT]: the paper presets use at
 #: most 256 (EDSR's num_feat; RRDBNet has 23 blocks, discriminators take 192-pixel patches)
@@ -45,7 +46,7 @@ _SIZED_PACKAGE = "gansr.archs."
 _PLAIN = (bool, int, float, str, type(None))
 
 
-class UnsafeConfigError(ValueError):
+class UnsafeConfigError(GansrError, ValueError):
     """A config read from a file names code outside the allow-list (or passes non-plain arguments to it)."""
 
 

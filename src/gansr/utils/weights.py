@@ -21,6 +21,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from gansr.utils.errors import GansrError
+
 __all__ = [
     "MissingWeightError",
     "WEIGHT_FILES",
@@ -36,7 +38,7 @@ __all__ = [
 SHIPPED_NIQE_PARAMS = Path("metrics") / "niqe" / "modelparameters.mat"
 
 
-class MissingWeightError(FileNotFoundError):
+class MissingWeightError(GansrError, FileNotFoundError):
     """A weight file is neither on disk nor downloadable; the message is one line: file, folder, URL tried, reason.
 
     ``path`` is where the file belongs, ``url`` the URL tried (``None`` when none was) and ``reason`` why it failed.
@@ -50,7 +52,7 @@ class MissingWeightError(FileNotFoundError):
         return str(self.args[0])
 
 
-class WeightChecksumError(RuntimeError):
+class WeightChecksumError(GansrError, RuntimeError):
     """A downloaded weight file does not have the expected sha256."""
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from gansr.utils.errors import GansrError
+
 #: a run's config is about 10 KB; anything past 1 MiB is not one
 MAX_YAML_BYTES = 1 << 20
 #: values (scalars, lists, mappings) after alias expansion or reference copying; a run config has about 600
@@ -28,7 +30,7 @@ _REFERENCE = re.compile(r"\$\{([A-Za-z_][\w-]*(?:\.[\w-]+)*)\}")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class ConfigFileError(ValueError):
+class ConfigFileError(GansrError, ValueError):
     """A YAML file that gansr does not read as data: too large, an alias bomb, not YAML, or an interpolation other
     than a plain reference. The message is one line naming the file and what is wrong."""
 
