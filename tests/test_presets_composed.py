@@ -67,8 +67,11 @@ TOL = 1e-10
 #   fs_srgan / fa_fs_srgan: FASRGAN paper, training details (E = 1 / 2 RRDBs, same schedule and weights as FASRGAN).
 #   srgan: SRGAN Sec. 3.2 (Adam beta1 0.9, 1e5 iterations at 1e-4 then 1e5 at 1e-5, batch 16 of 96x96, l_VGG/5.4 on
 #           conv5_4 after ReLU, 1e-3 l_Gen); D loss a sum of the real and fake BCE (SRGAN-TF, BasicSR).
-#   srgan_fa / srgan_fs: FASRGAN paper, SRGAN section (SRGAN's G/losses with the UNet D and FASRGAN's attention
-#           weight, or with the shared conv + RB whose BN sits in E).
+#   srgan_basicsr: the FASRGAN repository's train_SRGAN.json + SRGAN_model.py (the FASRGAN tables' SRGAN rows): lr 1e-4
+#           halved at 50k/100k/200k/300k, 5e5 iterations, batch 16, HR 128, 1e-2 L1 + 1 VGG54 (before ReLU, L1) + 5e-3
+#           vanilla GAN with the D loss real + fake.
+#   srgan_fa / srgan_fs: FASRGAN paper, SRGAN section (that SRGAN with the UNet D and FASRGAN's attention weight, or
+#           with the shared conv + RB).
 #   pesr: mask paper Sec. 3.1 (lr 5e-5 for 20 epochs then 2.5e-5, 40 epochs; 50 VGG54 + 1 GAN + 1 L1 + 1e-6 TV in
 #           [0,255] units = L1 255, TV 2.55e-4 on [0,1] data); official PESR train.py (RSGAN + focal, D first).
 #   edsr_gan: mask paper Sec. 3.1 (200 epochs at 1e-4, LR 48x48, 5 VGG54 + 0.15 GAN + 0.1 L1 = 25.5 on [0,1]);
@@ -78,6 +81,7 @@ ESRGAN_W = METHODS["esrgan"]["weights"]
 FASRGAN_W = METHODS["fasrgan"]["weights"]
 SRGAN_W = METHODS["srgan"]["weights"]
 HALVINGS_50K = [50000, 100000, 200000, 300000]
+BASICSR_SRGAN = {"lr": 1e-4, "milestones": HALVINGS_50K, "batch": 16, "patch": 128, "iterations": 500000}
 
 
 def gan(method: str, **values) -> dict:
@@ -105,11 +109,10 @@ PAPER = {
                                 patch=128, iterations=500000),
     "srgan": gan("srgan", cls="SRGAN", lr=1e-4, milestones=[100000], gamma=0.1, batch=16, patch=96,
                  iterations=200000, g_bn=True, gan="vanilla_sum"),
-    "srgan_fa": gan("srgan", cls="SRGAN", lr=1e-4, milestones=[100000], gamma=0.1, batch=16, patch=96,
-                    iterations=200000, g_bn=True, gan="vanilla_sum", map=True,
-                    weights={**SRGAN_W, "map": 5e-3, "attention": 1e-2, "d_map": 1.0}),
-    "srgan_fs": gan("srgan", cls="SRGAN", lr=1e-4, milestones=[100000], gamma=0.1, batch=16, patch=96,
-                    iterations=200000, g_bn=True, e_bn=True, fs=True, gan="vanilla_sum"),
+    "srgan_basicsr": gan("esrgan", cls="SRGAN", gan="vanilla_sum", **BASICSR_SRGAN),
+    "srgan_fa": gan("esrgan", cls="SRGAN", gan="vanilla_sum", map=True, **BASICSR_SRGAN,
+                    weights={**ESRGAN_W, "map": 5e-3, "attention": 1e-2, "d_map": 1.0}),
+    "srgan_fs": gan("esrgan", cls="SRGAN", gan="vanilla_sum", fs=True, **BASICSR_SRGAN),
     "pesr": gan("pesr", cls="PESR", lr=5e-5, milestones=[20000], batch=16, patch=256, iterations=40000),
     "pesr_mask": gan("pesr", cls="PESR", lr=5e-5, milestones=[20000], batch=16, patch=256, iterations=40000,
                      mask="mse_255", fp32_sr=True),
@@ -128,7 +131,8 @@ def psnr(**values) -> dict:
 #   esrgan_psnr: ESRGAN Sec. 3.4/4.1 (lr 2e-4 halved every 2e5) and BasicSR-2019 train_sr.json (1e6 iterations).
 #   esrgan_mask_psnr: mask paper Sec. 3.1 (10 epochs of MSE at 2e-4).
 #   fs_srgan_psnr / fa_fs_srgan_psnr: official train_Fs_RRDBNet.json (lr 2e-4, 50k/100k/200k/600k/800k, 1e6).
-#   srresnet_psnr / srgan_fs_psnr: SRGAN Sec. 3.2 (SRResNet-MSE, 1e6 iterations at a constant 1e-4).
+#   srresnet_psnr: SRGAN Sec. 3.2 (SRResNet-MSE, 1e6 iterations at a constant 1e-4).
+#   srgan_basicsr_psnr / srgan_fs_psnr: the FASRGAN repository's train_SRResNet.json schedule (L1, 2e-4, 1e6).
 #   pesr_psnr: official PESR train.py, last version (2018-09-07, afa7060): --phase pretrain --learning_rate 1e-4,
 #           StepLR lr_step 120 epochs (150 only in the earlier 2018-08-18 version), 200 epochs, LR patch 24.
 #   edsr_psnr_x2 / edsr_psnr: EDSR-PyTorch option.py (lr 1e-4, halved every 200 epochs, 300 epochs, batch 16).
@@ -140,9 +144,11 @@ PAPER_PSNR = {
                           iterations=1000000, fs=True),
     "fa_fs_srgan_psnr": psnr(lr=2e-4, milestones=[50000, 100000, 200000, 600000, 800000], batch=16, patch=192,
                              iterations=1000000, fs=True),
+    "srgan_basicsr_psnr": psnr(lr=2e-4, milestones=[200000, 400000, 600000, 800000], batch=16, patch=128,
+                               iterations=1000000),
     "srresnet_psnr": psnr(lr=1e-4, milestones=[], batch=16, patch=96, iterations=1000000, pixel="mse", g_bn=True),
-    "srgan_fs_psnr": psnr(lr=1e-4, milestones=[], batch=16, patch=96, iterations=1000000, pixel="mse", g_bn=True,
-                          fs=True, e_bn=True),
+    "srgan_fs_psnr": psnr(lr=2e-4, milestones=[200000, 400000, 600000, 800000], batch=16, patch=128,
+                          iterations=1000000, fs=True),
     "pesr_psnr": psnr(lr=1e-4, milestones=[120000], batch=16, patch=96, iterations=200000),
     "edsr_psnr_x2": psnr(lr=1e-4, milestones=[200000], batch=16, patch=96, iterations=300000),
     "edsr_psnr": psnr(lr=1e-4, milestones=[200000], batch=16, patch=192, iterations=300000),
@@ -397,15 +403,14 @@ def test_built_module_carries_the_paper_values(preset, compose_dir):
     assert got.keys() == expected.keys()
 
 
-@pytest.mark.parametrize("preset", ["srgan", "srgan_fs"])
-def test_srgan_family_has_batchnorm_in_g_and_e(preset, compose_dir):
-    """SRResNet's BN (SRGAN Fig. 4) in G, and in SRGAN_Fs's shared E (its residual block): the step test above
-    uses tiny G/E with BN for these presets."""
-    cfg = composed(preset, compose_dir)
+@pytest.mark.parametrize("preset", ["srgan", "srresnet_psnr", "srgan_basicsr", "srgan_fs", "srgan_fs_psnr"])
+def test_batchnorm_in_g_and_e_as_the_tiny_networks_have_it(preset, compose_dir):
+    """SRResNet's BN (SRGAN Fig. 4) is in the SRGAN paper's G; the BasicSR-era SRGAN of the FASRGAN tables and its
+    SRGAN_Fs E have none (norm_type null): the step tests above use tiny G/E with BN exactly where these have it."""
+    spec, cfg = ALL[preset], composed(preset, compose_dir)
     has_bn = lambda node: any(isinstance(m, nn.BatchNorm2d) for m in instantiate(node).modules())
-    assert has_bn(cfg.generator)
-    if PAPER[preset]["e_bn"]:
-        assert has_bn(cfg.sharing)
+    assert has_bn(cfg.generator) == spec["g_bn"]
+    assert (cfg.get("sharing") is not None and has_bn(cfg.sharing)) == spec["e_bn"]
 
 
 def test_ema_is_the_hand_computed_average(compose_dir):

@@ -197,7 +197,7 @@ def test_pretrain_stage_from_preset_config():
     assert pretrain_stage("fs_srgan") == ("fs_srgan_psnr", None)
     assert pretrain_stage("fa_fs_srgan") == ("fa_fs_srgan_psnr", None)  # FASRGAN paper: every G L1-pretrained
     assert pretrain_stage("edsr_gan_mask") == ("edsr_psnr_x2", None)  # inherited from edsr_gan: x4 GAN from x2
-    assert pretrain_stage("srgan_fa") == ("srresnet_psnr", None)  # inherited from srgan
+    assert pretrain_stage("srgan_fa") == ("srgan_basicsr_psnr", None)  # inherited from srgan_basicsr
     assert pretrain_stage("srgan_fs") == ("srgan_fs_psnr", None)
     assert pretrain_chain("edsr_gan") == [("edsr_psnr_x2", None)]
     assert pretrain_chain("edsr_gan_from_x4") == [("edsr_psnr_x2", None), ("edsr_psnr", None)]  # the old chain
