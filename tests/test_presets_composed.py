@@ -440,3 +440,16 @@ def test_ema_is_the_hand_computed_average(compose_dir):
     assert max((ema[k] - average[k]).abs().max().item() for k in average) < 1e-12
     assert not torch.equal(ema["conv1.weight"], snapshots[-1]["conv1.weight"])  # an average, not a copy
     assert torch.equal(ema["bn.running_mean"], snapshots[-1]["bn.running_mean"])  # buffers copied
+
+
+def test_srgan_mse_row_is_eq4_on_the_papers_range(compose_dir):
+    """SRGAN Table 1's SRGAN-MSE row (experiments/srgan/runs.yaml) composes to l_MSE + 1e-3 l_Gen where l_MSE is
+    Eq. (4) as SRGAN-TF codes it: per pixel the squared error summed over RGB, averaged over pixels, on [-1,1]."""
+    rows = yaml.safe_load((EXPERIMENTS_DIR / "srgan" / "runs.yaml").read_text())["rows"]
+    row = next(r for r in rows if r["label"] == "SRGAN-MSE")
+    cfg = compose_config([f"experiment={row['preset']}", *row["overrides"]], Path(compose_dir))
+    assert cfg.loss.perceptual is None and cfg.loss.adversarial_weight == 1e-3
+    pixel = instantiate(cfg.loss.pixel)
+    sr, hr = torch.rand(2, 3, 8, 8, dtype=DTYPE), torch.rand(2, 3, 8, 8, dtype=DTYPE)
+    eq4 = ((2 * hr - 1) - (2 * sr - 1)).square().sum(dim=1).mean()  # reduce_mean(reduce_sum(diff^2, axis=3))
+    assert torch.allclose(pixel(sr, hr), eq4, rtol=1e-12)
