@@ -155,6 +155,23 @@ def test_paper_command_overrides_reach_wandb_logger_group(name, tmp_path):
     assert logger._wandb_init["job_type"] == "train"
 
 
+@pytest.mark.parametrize("precision", [None, "bf16-mixed"])
+def test_paper_commands_train_in_fp32_with_tf32_unless_bf16_is_asked_for(precision, tmp_path):
+    """Table rows compose to the papers' arithmetic, 32-true with TF32 matmuls (cuDNN convolutions use TF32 by
+    default); bf16-mixed only when asked for (issue 20 item 4)."""
+    from gansr.cli import compose_config
+    from gansr.tables import paper_commands
+
+    table = load_table("fasrgan")
+    commands = paper_commands(table, tmp_path, **({"precision": precision} if precision else {}))
+    for command in (commands[0], commands[-1]):  # a PSNR stage and a GAN row
+        cfg = compose_config([a for a in command[2:] if not a.startswith("hydra.")], tmp_path / "c")
+        assert cfg.trainer.precision == (precision or "32-true")
+        assert cfg.speed.float32_matmul_precision == "high" and cfg.trainer.accelerator == "gpu"
+    with pytest.raises(ValueError, match="16-mixed"):
+        paper_commands(table, tmp_path, precision="16-mixed")
+
+
 def test_log_to_wandb_offline_writes_image_and_table(tmp_path, monkeypatch):
     import json
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gansr.tables.plan import paper_commands, paper_runs, run_folders
+from gansr.tables.plan import TABLE_PRECISION, paper_commands, paper_runs, run_folders
 from gansr.tables.plot import plot_perception_distortion
 from gansr.tables.report import (NIQE_PARAMS, available_metrics, check_inputs, eval_datasets, log_to_wandb, result_rows,
                                  score_generator, write_results)
@@ -67,12 +67,12 @@ SUBMITTED = re.compile(r"^\[gansr\] submitted SLURM job (\S+):", re.MULTILINE)
 
 
 def submit_paper_runs(table: TableSpec, output_root: Path, rows: list[str] | None = None,
-                      overrides: list[str] = ()) -> dict[str, str]:
+                      overrides: list[str] = (), precision: str = TABLE_PRECISION) -> dict[str, str]:
     """Queue :func:`~gansr.tables.plan.paper_commands` on SLURM (``hydra/launcher=submitit_slurm`` + ``overrides``):
     PSNR stages first, each row or chained stage with ``--dependency=afterok:<job of the run it starts from>``, so
     one command queues a whole table. Returns ``{run name: SLURM job id}``."""
     jobs: dict[str, str] = {}
-    for run, command in zip(paper_runs(table, rows), paper_commands(table, output_root, rows)):
+    for run, command in zip(paper_runs(table, rows), paper_commands(table, output_root, rows, precision)):
         command = [*command, "hydra/launcher=submitit_slurm", *overrides]
         if run.init_from:
             command.append(f"++hydra.launcher.additional_parameters.dependency=afterok:{jobs[run.init_from]}")
@@ -91,12 +91,13 @@ def run_table(table_name: str, scale: str = "smoke", eval_only: bool = False, *,
               eval_limit: int | None = 5, data_root: Path | None = None, train_hr: Path | None = None,
               cache_dir: Path | None = None, output_root: Path | None = None, rows: list[str] | None = None,
               execute: bool = False, wandb: bool | None = None, slurm: bool = False,
-              overrides: list[str] = ()) -> Path | None:
+              overrides: list[str] = (), precision: str = TABLE_PRECISION) -> Path | None:
     """Fill ``experiments/<table>/results.md`` (smoke / eval-only) or print the paper-scale commands (``execute``:
     run them one after another here; with ``slurm``: queue them, :func:`submit_paper_runs`).
 
     ``rows`` restricts the trainable rows by label; ``wandb`` (default: paper scale only) logs plot and results to
-    W&B; ``overrides`` are added to every paper-scale command. Returns the results.md path (None at paper scale
+    W&B; ``overrides`` are added to every paper-scale command, which trains in ``precision`` (fp32 + TF32 unless
+    ``bf16-mixed`` is asked for: :data:`gansr.tables.plan.TABLE_PRECISION`). Returns the results.md path (None at paper scale
     without ``eval_only``).
     """
     table = load_table(table_name)
@@ -106,9 +107,9 @@ def run_table(table_name: str, scale: str = "smoke", eval_only: bool = False, *,
     trainable = [r for r in table.rows if not r.reference_only and (rows is None or r.label in rows)]
     if scale == "paper" and not eval_only:
         if slurm and execute:
-            submit_paper_runs(table, output_root, rows, overrides)
+            submit_paper_runs(table, output_root, rows, overrides, precision)
             return None
-        for command in paper_commands(table, output_root, rows):
+        for command in paper_commands(table, output_root, rows, precision):
             command += [*(["hydra/launcher=submitit_slurm"] if slurm else []), *overrides]
             print(shlex.join(command))
             if execute:
