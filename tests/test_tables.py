@@ -67,6 +67,57 @@ def test_smoke_table_one_row(shared_data, tmp_path, monkeypatch):
     assert (md.parent / "perception_distortion.png").stat().st_size > 1000
 
 
+def test_released_row_is_evaluated_from_its_weights_next_to_the_trained_row(shared_data, tmp_path, monkeypatch):
+    """FASRGAN table: the published ESRGAN row is the released model (trained on DF2K+OST), scored from its weights
+    (found where gansr-fetch-weights puts them, converted by gansr-convert); the DIV2K-only preset is a separate,
+    labelled row. A tiny RRDBNet in BasicSR's ``params`` layout stands in for the released file here."""
+    import dataclasses
+
+    import torch
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    import gansr.tables.spec as spec
+    from gansr.cli import CONF_DIR
+    from gansr.tables.run import released_generator
+    from gansr.utils.weights import WEIGHT_FILES, MissingWeightError
+
+    rows = {r.label: r for r in load_table("fasrgan").rows}
+    assert rows["ESRGAN"].released == "esrgan_x4" and not rows["ESRGAN"].trains
+    assert rows["ESRGAN (DIV2K, trained here)"].preset == "esrgan" and rows["ESRGAN (DIV2K, trained here)"].trains
+    from gansr.tables import paper_runs
+
+    assert "ESRGAN" not in {r.label for r in paper_runs(load_table("fasrgan"))}
+    assert WEIGHT_FILES["esrgan_x4"].sha256 == "ff704c30" and WEIGHT_FILES["esrgan_x4"].filename.endswith("ff704c30.pth")
+
+    monkeypatch.setenv("GANSR_CACHE", str(tmp_path / "cache"))
+    row = dataclasses.replace(rows["ESRGAN"], arch="rrdbnet_tiny")
+    with pytest.raises(MissingWeightError, match="gansr-fetch-weights --only esrgan_x4"):
+        released_generator(row, tmp_path / "runs" / "esrgan", download=False)
+    node = OmegaConf.merge(OmegaConf.load(CONF_DIR / "generator" / "rrdbnet_tiny.yaml"), {"scale": 4})
+    torch.manual_seed(0)
+    network = instantiate(node)
+    (tmp_path / "cache").mkdir()
+    torch.save({"params": network.state_dict()}, tmp_path / "cache" / WEIGHT_FILES["esrgan_x4"].filename)
+    path = released_generator(row, tmp_path / "runs" / "esrgan", download=False)
+    from gansr.inference import load_generator_file
+
+    loaded = load_generator_file(path)
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), network(x))  # the released tensors, strictly loaded
+    monkeypatch.setattr(spec, "EXPERIMENTS_DIR", tmp_path / "experiments")
+    shutil.copytree(Path("experiments/fasrgan"), tmp_path / "experiments" / "fasrgan")
+    runs_yaml = tmp_path / "experiments" / "fasrgan" / "runs.yaml"
+    runs_yaml.write_text(runs_yaml.read_text().replace("arch: rrdbnet, key: params", "arch: rrdbnet_tiny, key: params"))
+    md = run_table("fasrgan", "smoke", eval_only=True, eval_limit=1, data_root=shared_data, cache_dir=tmp_path / "c",
+                   output_root=tmp_path / "runs", rows=["ESRGAN"], wandb=False)
+    with open(md.parent / "results.csv", newline="") as f:
+        cells = [r for r in csv.DictReader(f) if r["method"] == "ESRGAN" and r["dataset"] == "Set5" and r["metric"] == "PSNR"]
+    assert cells and cells[0]["ours"] and cells[0]["paper"]
+    assert "released weights" in md.read_text()
+
+
 # --------------------------------------------------------------------------- perception-distortion plot
 
 
@@ -329,7 +380,7 @@ def _row_config(table_name: str, label: str, tmp_path):
 def test_every_trainable_row_composes(name, tmp_path):
     """Each row's preset + overrides is a valid Hydra config (a typo would only surface at paper scale)."""
     for row in load_table(name).rows:
-        if not row.reference_only:
+        if row.trains:
             assert _row_config(name, row.label, tmp_path).module._target_.startswith("gansr.")
 
 
@@ -360,6 +411,6 @@ def test_rows_of_one_configuration_share_one_paper_run():
     assert len(configurations) == len(set(configurations))
     [shared] = [run for run in runs if run.name == "fasrgan"]
     assert shared.label == "FASRGAN = FASRGAN lambda2=0.01"
-    folders = run_folders([r for r in table.rows if not r.reference_only])
+    folders = run_folders([r for r in table.rows if r.trains])
     assert folders["FASRGAN lambda2=0.01"] == folders["FASRGAN"] == "fasrgan"
     assert folders["FASRGAN lambda2=0.05"] == "fasrgan_lambda2_0_05"

@@ -61,7 +61,7 @@ def paper_runs(table: TableSpec, rows: list[str] | None = None) -> list[PaperRun
     (:func:`pretrain_chain`; once per table, chained where a stage starts from another), then the rows, each
     from its last stage. A row that is itself a stage (same preset, no overrides: SRGAN's SRResNet-MSE) is
     that stage's run; rows of one configuration share one run (:func:`run_folders`). ``rows`` restricts the rows by label."""
-    trainable = [r for r in table.rows if not r.reference_only and (rows is None or r.label in rows)]
+    trainable = [r for r in table.rows if r.trains and (rows is None or r.label in rows)]
     as_stage = {(r.preset, None): r for r in trainable if not r.overrides}
     stages: dict[tuple[str, int | None], PaperRun] = {}
     users: dict[tuple[str, int | None], list[str]] = {}

@@ -11,12 +11,14 @@ from gansr.tables.plan import TABLE_PRECISION, paper_commands, paper_runs, run_f
 from gansr.tables.plot import plot_perception_distortion
 from gansr.tables.report import (NIQE_PARAMS, available_metrics, check_inputs, eval_datasets, log_to_wandb, result_rows,
                                  score_generator, write_results)
-from gansr.tables.spec import REPO_DIR, Row, TableSpec, load_table
+from gansr.tables.spec import REPO_DIR, MissingInputsError, Row, TableSpec, load_table
+from gansr.utils.weights import WEIGHT_FILES, MissingWeightError
 
 #: tiny generator overrides by generator class (as tests/test_experiments.py).
 TINY_GENERATOR = {
     "RRDBNet": ["generator.num_feat=8", "generator.num_block=1", "generator.num_grow_ch=4"],
     "SRResNet": ["generator.num_feat=8", "generator.num_block=1"],
+    "SRResNetBasicSR": ["generator.num_feat=8", "generator.num_block=1"],
     "EDSR": ["generator.num_feat=8", "generator.num_block=1"],
 }
 
@@ -62,6 +64,27 @@ def train_smoke(row: Row, run_dir: Path, iterations: int, train_hr: Path, data_r
     return run_dir / "generator.pth"
 
 
+def released_generator(row: Row, run_dir: Path, download: bool = True) -> Path:
+    """A released-weights row's generator file: the file ``gansr-fetch-weights --only <row.released>`` fetches
+    (found on disk, else downloaded when ``download``, its sha256 prefix checked; ``MissingWeightError`` when neither
+    works), converted once by ``gansr-convert --arch <row.arch> [--key <row.key>]`` to ``<run_dir>/generator.pth``."""
+    from gansr.cli.convert import main as convert
+    from gansr.utils.weights import fetch_weight
+
+    spec = WEIGHT_FILES[row.released]
+    out = run_dir / "generator.pth"
+    if not out.is_file():
+        on_disk = spec.folder() / spec.filename
+        if not download and not on_disk.is_file():
+            raise MissingWeightError(f"{on_disk} not found (gansr-fetch-weights --only {row.released} fetches it)",
+                                     path=on_disk, url=spec.url, reason="not downloaded at smoke scale")
+        source = fetch_weight(spec.filename, spec.url, sha256=spec.sha256, cache_dir=spec.folder())
+        run_dir.mkdir(parents=True, exist_ok=True)
+        convert(["--checkpoint", str(source), "--arch", row.arch or "rrdbnet", *(["--key", row.key] if row.key else []),
+                 "--out", str(out)])
+    return out
+
+
 #: the line hydra_plugins.gansr_launcher prints per queued job
 SUBMITTED = re.compile(r"^\[gansr\] submitted SLURM job (\S+):", re.MULTILINE)
 
@@ -104,8 +127,12 @@ def run_table(table_name: str, scale: str = "smoke", eval_only: bool = False, *,
     data_root = Path(data_root or REPO_DIR.parent / "shared" / "data").resolve()
     cache_dir = Path(cache_dir or REPO_DIR / ".cache").resolve()
     output_root = Path(output_root or REPO_DIR / "outputs" / "tables" / table.name / scale).resolve()
-    trainable = [r for r in table.rows if not r.reference_only and (rows is None or r.label in rows)]
+    trainable = [r for r in table.rows if r.trains and (rows is None or r.label in rows)]
+    released = [r for r in table.rows if r.released and (rows is None or r.label in rows)]
     if scale == "paper" and not eval_only:
+        for row in released:
+            print(f"# {row.label}: released weights, evaluated only (gansr-fetch-weights --only {row.released}; "
+                  "then --eval-only)")
         if slurm and execute:
             submit_paper_runs(table, output_root, rows, overrides, precision)
             return None
@@ -118,15 +145,29 @@ def run_table(table_name: str, scale: str = "smoke", eval_only: bool = False, *,
     train_hr = None if eval_only else Path(train_hr or data_root / "T91" / "HR")
     folders = run_folders(trainable)  # rows of one configuration share one run
     generators = {label: output_root / folder / "generator.pth" for label, folder in folders.items()}
+    notes: list[str] = []
+    for row in released:  # converted to <output_root>/<slug>/generator.pth, scored like a trained row
+        try:
+            generators[row.label] = released_generator(row, output_root / row.slug, download=scale == "paper")
+            notes.append(f"{row.label}: ours = the released weights ({WEIGHT_FILES[row.released].filename}), not "
+                         "trained here, evaluated with this table's conventions")
+        except MissingWeightError as err:
+            if scale == "paper":
+                raise MissingInputsError(f"missing for table {table.name}: {err}") from None
+            notes.append(f"{row.label}: released weights not on disk, row left out ({err})")
     check_inputs(table, scale, data_root, train_hr, generators if eval_only else {})
     niqe_params = data_root / NIQE_PARAMS
-    metrics, notes = available_metrics(scale, table.lpips_version, niqe_params)
+    metrics, metric_notes = available_metrics(scale, table.lpips_version, niqe_params)
+    notes += metric_notes
     datasets = eval_datasets(table, scale, data_root, cache_dir, eval_limit if scale == "smoke" else None)
     ours = {}
     for row in trainable:
         if not eval_only and folders[row.label] == row.slug:
             train_smoke(row, output_root / row.slug, iterations, train_hr, data_root, cache_dir)
         ours[row.label] = score_generator(generators[row.label], datasets, metrics, table.lpips_version, niqe_params)
+    for row in released:
+        if row.label in generators:
+            ours[row.label] = score_generator(generators[row.label], datasets, metrics, table.lpips_version, niqe_params)
     ours_label = f"smoke (tiny model, {iterations} iterations, not comparable)" if scale == "smoke" else "paper schedule"
     header = (f"**ours** = {ours_label}; evaluated on {', '.join(f'{d.table_name} ({len(d)} images)' for d in datasets)}; "
               f"x4, PSNR/SSIM on Y, crop 4, HR mod {table.mod or 4}; difference = ours - paper.")

@@ -19,13 +19,23 @@ class MissingInputsError(FileNotFoundError):
 
 @dataclass
 class Row:
-    """One table row: a preset with overrides, or a published-only method (``reference_only``)."""
+    """One table row: a preset with overrides (trained here), released weights evaluated as they are (``released``:
+    a :data:`gansr.utils.weights.WEIGHT_FILES` key, converted with ``gansr-convert --arch <arch> [--key <key>]``),
+    or a published-only method (``reference_only``)."""
 
     label: str
     preset: str | None = None
     overrides: list[str] = field(default_factory=list)
     reference_only: bool = False
     note: str = ""
+    released: str | None = None
+    arch: str | None = None
+    key: str | None = None
+
+    @property
+    def trains(self) -> bool:
+        """Whether the row is trained here (a preset), not evaluated from released weights or only published."""
+        return not self.reference_only and self.released is None
 
     @property
     def slug(self) -> str:
