@@ -118,6 +118,24 @@ def test_released_row_is_evaluated_from_its_weights_next_to_the_trained_row(shar
     assert "released weights" in md.read_text()
 
 
+def test_smoke_mask_table_header_says_the_mask_rows_equal_their_baselines(shared_data, tmp_path, monkeypatch):
+    """The smoke mask table's header itself (not only the docs) says why every +Mask row equals its baseline."""
+    import gansr.tables.run as run
+    import gansr.tables.spec as spec
+
+    monkeypatch.setattr(spec, "EXPERIMENTS_DIR", tmp_path / "experiments")
+    shutil.copytree(Path("experiments/mask"), tmp_path / "experiments" / "mask")
+    monkeypatch.setattr(run, "train_smoke", lambda *args: None)
+    monkeypatch.setattr(run, "score_generator", lambda *args, **kwargs: {"Set5": {"psnr_y": 20.0}})
+    train_hr = tmp_path / "T91" / "HR"
+    train_hr.mkdir(parents=True)
+    shutil.copy(sorted((shared_data / "T91" / "HR").iterdir())[0], train_hr)
+    md = run_table("mask", "smoke", iterations=1, eval_limit=1, data_root=shared_data, train_hr=train_hr,
+                   cache_dir=tmp_path / "cache", output_root=tmp_path / "runs", rows=["PESR", "PESR+Mask"], wandb=False)
+    header = next(line for line in md.read_text().splitlines() if line.startswith("**ours**"))
+    assert "+Mask rows equal their baselines" in header and "saturation" in header
+
+
 # --------------------------------------------------------------------------- perception-distortion plot
 
 

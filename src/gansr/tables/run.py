@@ -170,7 +170,8 @@ def run_table(table_name: str, scale: str = "smoke", eval_only: bool = False, *,
             ours[row.label] = score_generator(generators[row.label], datasets, metrics, table.lpips_version, niqe_params)
     ours_label = f"smoke (tiny model, {iterations} iterations, not comparable)" if scale == "smoke" else "paper schedule"
     header = (f"**ours** = {ours_label}; evaluated on {', '.join(f'{d.table_name} ({len(d)} images)' for d in datasets)}; "
-              f"x4, PSNR/SSIM on Y, crop 4, HR mod {table.mod or 4}; difference = ours - paper.")
+              f"x4, PSNR/SSIM on Y, crop 4, HR mod {table.mod or 4}; difference = ours - paper."
+              + (f" {table.smoke_note}" if scale == "smoke" and table.smoke_note else ""))
     notes += [f"{label} / {ds}: NIQE undefined (near-flat SR images), left empty" for label, per in ours.items()
               for ds, values in per.items() if values.get("niqe", 0.0) != values.get("niqe", 0.0)]
     notes += [f"{r.label}: reference only ({r.note})" for r in table.rows if r.reference_only]

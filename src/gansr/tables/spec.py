@@ -55,6 +55,7 @@ class TableSpec:
     datasets: list[dict]
     rows: list[Row]
     reference: dict[tuple[str, str, str], float]
+    smoke_note: str = ""  # said in the header of the smoke-scale results (runs.yaml ``smoke_note``)
 
     @property
     def folder(self) -> Path:
@@ -82,4 +83,5 @@ def load_table(name: str) -> TableSpec:
         datasets=spec["datasets"],
         rows=[Row(**row) for row in spec["rows"]],
         reference=read_reference(folder / "reference.csv"),
+        smoke_note=str(spec.get("smoke_note", "")),
     )
