@@ -77,6 +77,7 @@ TOL = 1e-10
 #   edsr_gan: mask paper Sec. 3.1 (200 epochs at 1e-4, LR 48x48, 5 VGG54 + 0.15 GAN + 0.1 L1 = 25.5 on [0,1]);
 #           EDSR-PyTorch (D first, D loss a sum, no lr decay).
 #   *_mask (PESR, EDSR-GAN): the [0,255] mask and module.fp32_sr (docs/methods.md, "Precision").
+#   every mask: D's real input masked too (apply_to_real, measured: docs/methods.md, "the mask's real input").
 ESRGAN_W = METHODS["esrgan"]["weights"]
 FASRGAN_W = METHODS["fasrgan"]["weights"]
 SRGAN_W = METHODS["srgan"]["weights"]
@@ -94,7 +95,7 @@ def gan(method: str, **values) -> dict:
 PAPER = {
     "esrgan": gan("esrgan", cls="ESRGAN", lr=1e-4, milestones=HALVINGS_50K, batch=16, patch=128, iterations=500000),
     "esrgan_mask": gan("esrgan", cls="ESRGAN", lr=2e-4, milestones=[50000 + 10000 * i for i in range(8)], batch=16,
-                       patch=256, iterations=130000, mask="mse"),
+                       patch=256, iterations=130000, mask="mse", mask_real=True),
     "fasrgan": gan("fasrgan", cls="FASRGAN", lr=1e-4, milestones=[200000, 400000], batch=16, patch=192,
                    iterations=500000),
     "fasrgan_official": gan("fasrgan", cls="FASRGAN", lr=1e-4, milestones=HALVINGS_50K, batch=16, patch=128,
@@ -115,10 +116,10 @@ PAPER = {
     "srgan_fs": gan("esrgan", cls="SRGAN", gan="vanilla_sum", fs=True, **BASICSR_SRGAN),
     "pesr": gan("pesr", cls="PESR", lr=5e-5, milestones=[20000], batch=16, patch=256, iterations=40000),
     "pesr_mask": gan("pesr", cls="PESR", lr=5e-5, milestones=[20000], batch=16, patch=256, iterations=40000,
-                     mask="mse_255", fp32_sr=True),
+                     mask="mse_255", mask_real=True, fp32_sr=True),
     "edsr_gan": gan("edsr_gan", cls="EDSRGAN", lr=1e-4, milestones=None, batch=16, patch=192, iterations=200000),
     "edsr_gan_mask": gan("edsr_gan", cls="EDSRGAN", lr=1e-4, milestones=None, batch=16, patch=192,
-                         iterations=200000, mask="mse_255", fp32_sr=True),
+                         iterations=200000, mask="mse_255", mask_real=True, fp32_sr=True),
 }
 
 

@@ -201,6 +201,7 @@ def ref_adam_step(params, grads, state, lr, betas=BETAS, eps=EPS):
 
 
 MASK_SCALE = {"mse": 1.0, "mse_255": 255.0}  # conf/mask/*.yaml: k 0.2, b 0.5 (mask paper Table 1)
+MASK_REAL = True  # conf/mask/*.yaml apply_to_real: D's real input is HR * mask too (docs/methods.md, the mask's real input)
 
 
 @torch.no_grad()
@@ -424,7 +425,7 @@ def runs(compose_dir):
 
     def get(method: str, mask: str | None):
         if (method, mask) not in cache:
-            spec = {**METHODS[method], "mask": mask}
+            spec = {**METHODS[method], "mask": mask, "mask_real": MASK_REAL}
             module = build_module(spec, mask, compose_dir)
             state = initial_state(module)
             batches = data(state if mask == "mse_255" else None)
@@ -459,8 +460,9 @@ def test_reference_is_sensitive_to_every_loss_weight(runs, method, mask):
     for name, value in spec["weights"].items():
         perturbed = reference(spec, state, batches, weights={name: 1.1 * value})
         assert max_difference(trained, perturbed) > SENSITIVE, f"{method}: weight {name} x 1.1 went unnoticed"
-    if mask:  # the mask matters: without it the reference no longer matches, and it is not saturated
+    if mask:  # the mask matters: without it, or on the other real input, the reference no longer matches
         assert max_difference(trained, reference({**spec, "mask": None}, state, batches)) > SENSITIVE
+        assert max_difference(trained, reference({**spec, "mask_real": not MASK_REAL}, state, batches)) > SENSITIVE
         lr, hr = batches[0]
         first = ref_mask(initial_sr(lr, state),
                          hr, MASK_SCALE[mask])
