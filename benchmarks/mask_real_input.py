@@ -1,7 +1,7 @@
 """Does the error mask give D a brightness shortcut? (issue 20 item 5; docs/methods.md, "Mask-aided adversarial
 training"). CPU, single thread, a few minutes:
 
-    OMP_NUM_THREADS=1 nice python benchmarks/mask_real_input.py --hr-dir ../shared/data/T91/HR --out mask_real.json
+    OMP_NUM_THREADS=1 nice python benchmarks/mask_real_input.py --hr-dir <data_dir>/T91/HR --out mask_real.json
 
 A tiny ``esrgan_mask`` (RRDBNet 16 features x 1 block with a bicubic image skip, VGG-128-style D with 8 features,
 HR 64, batch 8, no VGG loss so it runs offline) starts from its own MSE stage (``esrgan_mask_psnr``, ``--psnr-iterations``) and trains

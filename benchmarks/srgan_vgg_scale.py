@@ -6,7 +6,7 @@ Needs, on a machine with the files (none is fetched here):
     http://download.tensorflow.org/models/vgg_19_2016_08_28.tar.gz (read with ``tensorflow``), or that checkpoint
     already converted to a ``.pth`` state dict with torchvision keys (``--reference-pth``).
 
-    python benchmarks/srgan_vgg_scale.py --images ../shared/data/Set14/HR --reference-ckpt vgg_19.ckpt
+    python benchmarks/srgan_vgg_scale.py --images <data_dir>/Set14/HR --reference-ckpt vgg_19.ckpt
 
 Pairs: each HR image (cropped to a multiple of 4, RGB) and its MATLAB-bicubic x4 down-up version (an SR-like,
 blurred image of it). Prints the factor and the override that uses it.
