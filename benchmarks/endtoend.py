@@ -10,6 +10,10 @@ work), after the first 20 iterations, next to the bare step of ``benchmarks/pres
 ``learn``: ``experiment=esrgan_psnr trainer=gpu data=folder`` for ``--minutes`` (``trainer.max_time``), Set5 PSNR-Y
 (under ``--data-dir``) every ``--val-every`` iterations: the curve (iteration, PSNR-Y) from the run's metrics.csv
 and the iterations per second. The Set5 bicubic PSNR-Y is 28.42 dB (issue 12; ``gansr-eval`` bicubic row).
+With ``--precision P --max-iterations N`` it trains exactly N iterations in ``trainer.precision=P`` instead (stored
+under ``endtoend_learn_<P>``): ``benchmarks/gpu_check.sh`` stage ``precision`` runs it for 32-true (with TF32, the
+tables' default) and bf16-mixed on the same preset, seed and data, and compares the Set5 PSNR-Y curves (issue 20
+item 4, docs/tables.md).
 
 ``--cpu-smoke`` shrinks the networks and runs a few iterations on the CPU (``benchmarks/gpu_check.sh --cpu-smoke``).
 Every figure lands in ``--out`` under ``endtoend_<mode>``; the run's stdout tail too when it fails.
@@ -94,9 +98,14 @@ def learn(args) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="gansr_learn_"))
     overrides = ["experiment=esrgan_psnr", "trainer=gpu", "data=folder", f"data.train.hr_dir={args.hr_dir}",
                  "data.train.repeat=100", f"paths.data_dir={args.data_dir}", "logger=csv",
-                 f"+trainer.max_time=00:00:{int(args.minutes):02d}:{round(60 * (args.minutes % 1)):02d}",
                  f"trainer.val_check_interval={args.val_every}", "callbacks.checkpoint.every_n_iterations=1000000",
                  "trainer.enable_progress_bar=false", f"trainer.log_every_n_steps={min(50, args.val_every)}"]
+    if args.max_iterations:  # a fixed number of iterations (precision comparison), not a time budget
+        overrides.append(f"trainer.max_steps={args.max_iterations}")
+    else:
+        overrides.append(f"+trainer.max_time=00:00:{int(args.minutes):02d}:{round(60 * (args.minutes % 1)):02d}")
+    if args.precision:
+        overrides.append(f"trainer.precision={args.precision}")
     if args.lr_cache:
         overrides.append(f"data.train.lr_cache_dir={args.lr_cache}")
     overrides += [*(o for o in TINY if not o.startswith("discriminator")), "trainer.max_steps=4"] if args.cpu_smoke else ["data.num_workers=12"]
@@ -122,11 +131,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--precision", choices=["32-true", "bf16-mixed"], help="learn: trainer.precision")
+    parser.add_argument("--max-iterations", type=int, help="learn: train this many iterations (no time budget)")
     parser.add_argument("--timeout", type=float)
     parser.add_argument("--cpu-smoke", action="store_true")
     args = parser.parse_args(argv)
     result = speed(args) if args.mode == "speed" else learn(args)
-    key = f"endtoend_{args.mode}" + ("_compiled" if args.compile else "")
+    key = f"endtoend_{args.mode}" + ("_compiled" if args.compile else "") + (f"_{args.precision}" if args.precision else "")
     update_json(Path(args.out), key, result)
     print({k: v for k, v in result.items() if k != "output_tail"})
     if result["returncode"] != 0:

@@ -15,6 +15,9 @@
 #   endtoend 60: gansr-train esrgan trainer=gpu on the BSDS200 folder (benchmarks/endtoend.py speed)
 #   learn 230: gansr-train esrgan_psnr trainer=gpu on the BSDS200 folder, Set5 PSNR-Y every 500 iterations, for
 #          3 minutes or what is left of the budget (benchmarks/endtoend.py learn)
+#   precision 160: esrgan_psnr for PRECISION_ITERATIONS (default 400) iterations in 32-true (+TF32, the tables'
+#          default) and in bf16-mixed, same seed and data, Set5 PSNR-Y every 200: the two curves and their last
+#          difference (benchmarks/endtoend.py learn --precision; issue 20 item 4, docs/tables.md)
 #   compiled 150: ESRGAN-PSNR then ESRGAN, compiled bf16, compile seconds | cudagraphs 90: reduce-overhead
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +75,7 @@ if [ "$SMOKE" = 1 ]; then
   PRESETS_COMPILED=(--presets esrgan_psnr)
   E2E=(--iterations 2 --cpu-smoke)
   LEARN=(--minutes 2 --val-every 2 --cpu-smoke)
+  PRECISION=(--max-iterations 4 --val-every 2 --cpu-smoke)
 else
   HR=$CARRY/BSDS200/HR
   DATA=$CARRY/data
@@ -80,6 +84,7 @@ else
   PRESETS_COMPILED=(--presets esrgan_psnr esrgan)  # the PSNR stage first: its G compiles alone, and the cache helps ESRGAN
   E2E=(--iterations 150)
   LEARN=(--val-every 500)
+  PRECISION=(--max-iterations "${PRECISION_ITERATIONS:-400}" --val-every 200)
 fi
 
 stage environment 10 $PY -c "
@@ -99,6 +104,9 @@ stage endtoend 60 $PY benchmarks/endtoend.py speed --out "$JSON" --hr-dir "$HR" 
 LEFT=$((BUDGET - ($(date +%s) - START) - 40))
 [ "$SMOKE" = 0 ] && LEARN+=(--minutes "$($PY -c "print(round(min(3.0, max($LEFT, 0) / 60), 2))")")
 stage learn 230 $PY benchmarks/endtoend.py learn --out "$JSON" --hr-dir "$HR" --data-dir "$DATA" "${LEARN[@]}"
+stage precision 160 bash -c "$PY benchmarks/endtoend.py learn --out '$JSON' --hr-dir '$HR' --data-dir '$DATA' \
+  --precision 32-true ${PRECISION[*]} && $PY benchmarks/endtoend.py learn --out '$JSON' --hr-dir '$HR' \
+  --data-dir '$DATA' --precision bf16-mixed ${PRECISION[*]}"
 stage compiled 150 $PY benchmarks/presets.py --out "$JSON" "${PRESETS_COMPILED[@]}" --settings "compiled bf16" "${TINY[@]}"
 stage cudagraphs 90 $PY benchmarks/presets.py --out "$JSON" --presets esrgan_psnr --settings "compiled bf16 cudagraphs" "${TINY[@]}"
 
@@ -108,5 +116,8 @@ r = read_json('$JSON')
 print(json.dumps({k: v for k, v in r.items() if k in ('environment', 'matmul', 'stages', 'iterations')}, indent=1))
 print('\n'.join(gpu_table(r) + degradation_table(r.get('degradations', {}))))
 l = r.get('endtoend_learn', {})
-print('learn:', l.get('iterations_per_s'), 'it/s;', [(p['step'], p['psnr_y']) for p in l.get('set5_psnr_y_curve', [])])"
+print('learn:', l.get('iterations_per_s'), 'it/s;', [(p['step'], p['psnr_y']) for p in l.get('set5_psnr_y_curve', [])])
+curves = {p: [c['psnr_y'] for c in r.get('endtoend_learn_' + p, {}).get('set5_psnr_y_curve', [])] for p in ('32-true', 'bf16-mixed')}
+print('precision (Set5 PSNR-Y per validation):', curves,
+      'last bf16 - fp32:', curves['bf16-mixed'][-1] - curves['32-true'][-1] if all(curves.values()) else None)"
 echo "[gpu_check] done in $(( $(date +%s) - START ))s: $JSON"

@@ -14,6 +14,7 @@ from gansr.archs.rrdbnet import RRDBNet
 from gansr.archs.shared_extractor import SharedExtractor
 from gansr.archs.srgan_discriminator import SRGANDiscriminator
 from gansr.archs.srresnet import SRResNet
+from gansr.archs.srresnet_basicsr import SRResNetBasicSR
 from gansr.archs.unet_discriminator import UNetDiscriminator
 from gansr.archs.vgg_discriminator import VGGStyleDiscriminator
 from gansr.utils.checkpoint import CheckpointMismatchError
@@ -38,6 +39,8 @@ PAPER_SIZES = [  # METHODS.md 8.4 (computed there from the official layer tables
     (lambda: EDSR(num_feat=64, num_block=16, res_scale=1.0, scale=4), 1_517_571),
     (lambda: EDSR(num_feat=256, num_block=32, res_scale=0.1, scale=4), 43_089_923),
     (lambda: SRResNet(prelu="shared"), 1_549_462),
+    (lambda: SRResNetBasicSR(), 1_554_499),  # the FASRGAN paper's "1.554K" SRGAN (BasicSR-2018, w/o BN)
+    (lambda: SharedExtractor(block="resblock"), 112_576),  # model_ex_rb: SRGAN_Fs's E in the FASRGAN repository
 ]
 
 
@@ -46,6 +49,19 @@ def test_paper_parameter_counts(build, expected):
     with torch.device("meta"):
         network = build()
     assert trainable(network) == expected
+
+
+def test_fs_generator_count_and_the_papers_12_46m():
+    """Fs-SRGAN (E 1 + G' 16) and FA+Fs-SRGAN (E 2 + G' 15): 12,418,371 parameters, as the official code builds them
+    (``model_ex`` has its trunk conv ``LR_conv`` commented out and ``load_network`` loads the released
+    FsSRGAN_E.pth strictly into it). The paper's "12.46M" is that plus one 64->64 conv (36,928): 12,455,299, i.e.
+    the paper counted E with the trunk conv its released code no longer has (experiments/fasrgan/README.md)."""
+    with torch.device("meta"):
+        fs = trainable(SharedExtractor(num_block=1)) + trainable(RRDBNet(in_channels=64, num_block=16))
+        fa_fs = trainable(SharedExtractor(num_block=2)) + trainable(RRDBNet(in_channels=64, num_block=15))
+        trunk_conv = trainable(nn.Conv2d(64, 64, 3))
+    assert fs == fa_fs == 12_418_371
+    assert round((fs + trunk_conv) / 1e6, 2) == 12.46 != round(fs / 1e6, 2)
 
 
 def test_pesr_mean_shift_is_trainable_and_edsr_is_frozen():

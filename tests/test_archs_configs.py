@@ -13,7 +13,8 @@ GENERATORS = {  # config -> trainable parameters at x4 (METHODS.md 8.4)
     "rrdbnet": 16_697_987,
     "fs_rrdbnet": 11_697_155,
     "srresnet": 1_549_462,
-    "srresnet_fs": 1_385_619,  # SRGAN_Fs G' (14 RBs, no head); + E 89,730 = 1,475,349 = the paper's 1.48 M
+    "srresnet_fs": 1_385_619,  # SRGAN-paper-style SRGAN_Fs G' (14 RBs, no head); not a row (srgan_fs: below)
+    "srresnet_basicsr": 1_554_499,  # BasicSR-2018 SRResNet w/o BN: the FASRGAN paper's "1.554K" for SRGAN
     "edsr_baseline": 1_517_571,
     "msrresnet": 1_517_571,  # BasicSR MSRResNet x4 (64 channels, 16 blocks); same count as the EDSR baseline
     "edsr": 43_089_923,

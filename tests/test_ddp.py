@@ -12,7 +12,7 @@ What is compared and why it must hold:
 * DDP == one process on the same global batch: the mean gradient of two equal halves equals the gradient of
   the whole batch only when the loss is a per-sample mean. RaGAN is not (each sample is compared with the
   batch mean of the other logits) and train-mode BatchNorm is not (batch statistics), so this check uses a
-  discriminator without BN (``TinyDiscriminator``) and the vanilla GAN objective (mean BCE), with the pixel
+  discriminator without BN (``TinyDiscriminator``) and the vanilla GAN objective (per-sample mean BCEs), with the pixel
   loss (mean L1). The samplers match: an explicit ``DistributedSampler(shuffle=False)`` gives rank r the items
   r, r+2, ..., so the two per-rank batches of 2 are exactly the single process's batch of 4 (Lightning's own
   replacement sampler shuffles the training set even when the loader does not, so it is switched off).

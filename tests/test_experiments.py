@@ -16,6 +16,7 @@ EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 TINY_GENERATOR = {
     "RRDBNet": ["generator.num_feat=8", "generator.num_block=1", "generator.num_grow_ch=4"],
     "SRResNet": ["generator.num_feat=8", "generator.num_block=1"],
+    "SRResNetBasicSR": ["generator.num_feat=8", "generator.num_block=1"],
     "EDSR": ["generator.num_feat=8", "generator.num_block=1"],
 }
 
@@ -99,7 +100,9 @@ PAPER_SIZES = [
     ("fa_fs_srgan", 10_977_731, 154_394_436, 1_440_640),
     ("fa_fs_srgan_official", 10_977_731, 70_508_356, 1_440_640),
     ("srgan", 1_549_462, 23_563_649, None),
-    ("srgan_fs", 1_385_619, 23_598_785, 89_730),  # G' + E = 1,475,349: the FASRGAN paper's 1.48 M
+    ("srgan_basicsr", 1_554_499, 14_499_401, None),  # the FASRGAN paper's "1.554K" SRGAN
+    ("srgan_fa", 1_554_499, 70_473_220, None),
+    ("srgan_fs", 1_368_067, 14_534_537, 112_576),  # G' + E = 1,480,643: the FASRGAN paper's 1.48 M
     ("edsr_gan", 1_517_571, None, None),
     ("pesr", 43_089_947, None, None),
 ]
@@ -139,20 +142,16 @@ def test_cli_multirun_sweeps_two_tiny_esrgan_runs(tiny_hr_folder, tmp_path):
     assert len(list((tmp_path / "multirun" / "esrgan").glob("*/*/generator.pth"))) == 2
 
 
-def test_srgan_fs_generator_matches_the_papers_count(tmp_path):
-    """FASRGAN paper, SRGAN section: "the parameter for SRGAN_Fs is 1.48[M], and 1.554[M] for SRGAN". Counted with
-    BatchNorm buffers (state-dict size) SRResNet is 1,553,686 = 1.554 M, so that is the paper's convention; SRGAN_Fs
-    (E = conv9x9 + PReLU + 1 RB, G' = 14 RBs without a head) gives 1.479 M = 1.48 M that way too."""
-    def state_size(*modules):
-        return sum(v.numel() for m in modules for k, v in m.state_dict().items() if not k.endswith("num_batches_tracked"))
-
-    srgan = compose_config(["experiment=srgan", "loss.perceptual.pretrained=false"], tmp_path / "a")
+def test_srgan_family_of_the_fasrgan_tables_matches_the_papers_counts(tmp_path):
+    """FASRGAN paper, SRGAN section: "the number of RB in the deep feature extraction is 13. Hence, the parameter for
+    SRGAN_Fs is 1.48K, and 1.554K for SRGAN and SRGAN_FA": BasicSR-2018's SRResNet w/o BN (the FASRGAN repository's
+    train_SRGAN.json) is 1,554,499; its SRGAN_Fs (E = model_ex_rb, G' = sr_resnet_G with 13 ResBlocks) 1,480,643."""
+    srgan = compose_config(["experiment=srgan_basicsr", "loss.perceptual.pretrained=false"], tmp_path / "a")
     fs = compose_config(["experiment=srgan_fs", "loss.perceptual.pretrained=false"], tmp_path / "b")
     g, e = instantiate(fs.generator), instantiate(fs.sharing)
-    assert round(state_size(instantiate(srgan.generator)) / 1e6, 3) == 1.554
-    assert round(state_size(g, e) / 1e6, 2) == 1.48
-    assert count(g) + count(e) == 1_475_349
-    assert len(e.body) == 1 and len(g.body) == 14
+    assert count(instantiate(srgan.generator)) == 1_554_499 and round(1_554_499 / 1e6, 3) == 1.554
+    assert count(g) + count(e) == 1_480_643 and round(1_480_643 / 1e6, 2) == 1.48
+    assert len(g.body) == 13
     lr = torch.rand(1, 3, 8, 8)
     assert g(e(lr)).shape == (1, 3, 32, 32)
 

@@ -46,10 +46,12 @@ def test_no_gradient_through_mask_and_sr_grad_scaled_by_mask():
     assert torch.allclose(sr.grad, mask.expand_as(sr))  # d(sr·mask)/dsr = mask: nothing flows through the mask
 
 
-def test_real_input_untouched_unless_apply_to_real():
+def test_real_input_masked_by_default_and_untouched_without_apply_to_real():
     sr, hr = images()
     hr_before = hr.clone()
-    fake, real, mask = ErrorMask().apply(sr, hr)
+    _, real_default, mask0 = ErrorMask().apply(sr, hr)  # the default: no brightness cue (docs/methods.md)
+    assert torch.allclose(real_default, hr * mask0)
+    fake, real, mask = ErrorMask(apply_to_real=False).apply(sr, hr)
     assert real is hr and torch.equal(hr, hr_before)
     assert torch.allclose(fake, sr * mask)
     _, real_masked, mask2 = ErrorMask(apply_to_real=True).apply(sr, hr)

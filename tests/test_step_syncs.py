@@ -169,6 +169,16 @@ def test_fp32_sr_keeps_sr_and_the_255_mask_in_fp32_under_bf16_autocast():
     assert capture_step_dtypes(tiny_esrgan(mask=ErrorMask(error_scale=255.0), fp32_sr=True)) == {"sr": torch.float32, "mask": torch.float32}
 
 
+def test_fp32_sr_runs_under_64_true():
+    """``trainer.precision=64-true`` with ``fp32_sr`` (pesr_mask, edsr_gan_mask): SR stays in the weights' float64
+    (issue 20 item 6: the input was cast to fp32 and the float64 convolution refused it)."""
+    module = tiny_esrgan(mask=ErrorMask(error_scale=255.0), fp32_sr=True)
+    trainer = pl.Trainer(accelerator="cpu", precision="64-true", max_steps=2, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, DataLoader(RandomPairs(), batch_size=4))
+    assert module.iteration == 1 and next(module.generator.parameters()).dtype == torch.float64
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: torch.cuda.set_sync_debug_mode only sees GPU syncs "
                     "(the CPU tests above check the same logic by recording host reads)")
 @pytest.mark.parametrize("stage", ["gan", "psnr"])

@@ -73,6 +73,75 @@ def test_smoke_table_one_row(shared_data, tmp_path, monkeypatch, capfd):
     assert "config (resolved)" in (run_dir / "console.log").read_text()
 
 
+def test_released_row_is_evaluated_from_its_weights_next_to_the_trained_row(shared_data, tmp_path, monkeypatch):
+    """FASRGAN table: the published ESRGAN row is the released model (trained on DF2K+OST), scored from its weights
+    (found where gansr-fetch-weights puts them, converted by gansr-convert); the DIV2K-only preset is a separate,
+    labelled row. A tiny RRDBNet in BasicSR's ``params`` layout stands in for the released file here."""
+    import dataclasses
+
+    import torch
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    import gansr.tables.spec as spec
+    from gansr.cli import CONF_DIR
+    from gansr.tables.run import released_generator
+    from gansr.utils.weights import WEIGHT_FILES, MissingWeightError
+
+    rows = {r.label: r for r in load_table("fasrgan").rows}
+    assert rows["ESRGAN"].released == "esrgan_x4" and not rows["ESRGAN"].trains
+    assert rows["ESRGAN (DIV2K, trained here)"].preset == "esrgan" and rows["ESRGAN (DIV2K, trained here)"].trains
+    from gansr.tables import paper_runs
+
+    assert "ESRGAN" not in {r.label for r in paper_runs(load_table("fasrgan"))}
+    assert WEIGHT_FILES["esrgan_x4"].sha256 == "ff704c30" and WEIGHT_FILES["esrgan_x4"].filename.endswith("ff704c30.pth")
+
+    monkeypatch.setenv("GANSR_CACHE", str(tmp_path / "cache"))
+    row = dataclasses.replace(rows["ESRGAN"], arch="rrdbnet_tiny")
+    with pytest.raises(MissingWeightError, match="gansr-fetch-weights --only esrgan_x4"):
+        released_generator(row, tmp_path / "runs" / "esrgan", download=False)
+    node = OmegaConf.merge(OmegaConf.load(CONF_DIR / "generator" / "rrdbnet_tiny.yaml"), {"scale": 4})
+    torch.manual_seed(0)
+    network = instantiate(node)
+    (tmp_path / "cache").mkdir()
+    torch.save({"params": network.state_dict()}, tmp_path / "cache" / WEIGHT_FILES["esrgan_x4"].filename)
+    path = released_generator(row, tmp_path / "runs" / "esrgan", download=False)
+    from gansr.inference import load_generator_file
+
+    loaded = load_generator_file(path)
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), network(x))  # the released tensors, strictly loaded
+    monkeypatch.setattr(spec, "EXPERIMENTS_DIR", tmp_path / "experiments")
+    shutil.copytree(Path("experiments/fasrgan"), tmp_path / "experiments" / "fasrgan")
+    runs_yaml = tmp_path / "experiments" / "fasrgan" / "runs.yaml"
+    runs_yaml.write_text(runs_yaml.read_text().replace("arch: rrdbnet, key: params", "arch: rrdbnet_tiny, key: params"))
+    md = run_table("fasrgan", "smoke", eval_only=True, eval_limit=1, data_root=shared_data, cache_dir=tmp_path / "c",
+                   output_root=tmp_path / "runs", rows=["ESRGAN"], wandb=False)
+    with open(md.parent / "results.csv", newline="") as f:
+        cells = [r for r in csv.DictReader(f) if r["method"] == "ESRGAN" and r["dataset"] == "Set5" and r["metric"] == "PSNR"]
+    assert cells and cells[0]["ours"] and cells[0]["paper"]
+    assert "released weights" in md.read_text()
+
+
+def test_smoke_mask_table_header_says_the_mask_rows_equal_their_baselines(shared_data, tmp_path, monkeypatch):
+    """The smoke mask table's header itself (not only the docs) says why every +Mask row equals its baseline."""
+    import gansr.tables.run as run
+    import gansr.tables.spec as spec
+
+    monkeypatch.setattr(spec, "EXPERIMENTS_DIR", tmp_path / "experiments")
+    shutil.copytree(Path("experiments/mask"), tmp_path / "experiments" / "mask")
+    monkeypatch.setattr(run, "train_smoke", lambda *args: None)
+    monkeypatch.setattr(run, "score_generator", lambda *args, **kwargs: {"Set5": {"psnr_y": 20.0}})
+    train_hr = tmp_path / "T91" / "HR"
+    train_hr.mkdir(parents=True)
+    shutil.copy(sorted((shared_data / "T91" / "HR").iterdir())[0], train_hr)
+    md = run_table("mask", "smoke", iterations=1, eval_limit=1, data_root=shared_data, train_hr=train_hr,
+                   cache_dir=tmp_path / "cache", output_root=tmp_path / "runs", rows=["PESR", "PESR+Mask"], wandb=False)
+    header = next(line for line in md.read_text().splitlines() if line.startswith("**ours**"))
+    assert "+Mask rows equal their baselines" in header and "saturation" in header
+
+
 # --------------------------------------------------------------------------- perception-distortion plot
 
 
@@ -161,6 +230,23 @@ def test_paper_command_overrides_reach_wandb_logger_group(name, tmp_path):
     assert logger._wandb_init["job_type"] == "train"
 
 
+@pytest.mark.parametrize("precision", [None, "bf16-mixed"])
+def test_paper_commands_train_in_fp32_with_tf32_unless_bf16_is_asked_for(precision, tmp_path):
+    """Table rows compose to the papers' arithmetic, 32-true with TF32 matmuls (cuDNN convolutions use TF32 by
+    default); bf16-mixed only when asked for (issue 20 item 4)."""
+    from gansr.cli import compose_config
+    from gansr.tables import paper_commands
+
+    table = load_table("fasrgan")
+    commands = paper_commands(table, tmp_path, **({"precision": precision} if precision else {}))
+    for command in (commands[0], commands[-1]):  # a PSNR stage and a GAN row
+        cfg = compose_config([a for a in command[2:] if not a.startswith("hydra.")], tmp_path / "c")
+        assert cfg.trainer.precision == (precision or "32-true")
+        assert cfg.speed.float32_matmul_precision == "high" and cfg.trainer.accelerator == "gpu"
+    with pytest.raises(ValueError, match="16-mixed"):
+        paper_commands(table, tmp_path, precision="16-mixed")
+
+
 def test_log_to_wandb_offline_writes_image_and_table(tmp_path, monkeypatch):
     import json
 
@@ -203,7 +289,7 @@ def test_pretrain_stage_from_preset_config():
     assert pretrain_stage("fs_srgan") == ("fs_srgan_psnr", None)
     assert pretrain_stage("fa_fs_srgan") == ("fa_fs_srgan_psnr", None)  # FASRGAN paper: every G L1-pretrained
     assert pretrain_stage("edsr_gan_mask") == ("edsr_psnr_x2", None)  # inherited from edsr_gan: x4 GAN from x2
-    assert pretrain_stage("srgan_fa") == ("srresnet_psnr", None)  # inherited from srgan
+    assert pretrain_stage("srgan_fa") == ("srgan_basicsr_psnr", None)  # inherited from srgan_basicsr
     assert pretrain_stage("srgan_fs") == ("srgan_fs_psnr", None)
     assert pretrain_chain("edsr_gan") == [("edsr_psnr_x2", None)]
     assert pretrain_chain("edsr_gan_from_x4") == [("edsr_psnr_x2", None), ("edsr_psnr", None)]  # the old chain
@@ -318,7 +404,7 @@ def _row_config(table_name: str, label: str, tmp_path):
 def test_every_trainable_row_composes(name, tmp_path):
     """Each row's preset + overrides is a valid Hydra config (a typo would only surface at paper scale)."""
     for row in load_table(name).rows:
-        if not row.reference_only:
+        if row.trains:
             assert _row_config(name, row.label, tmp_path).module._target_.startswith("gansr.")
 
 
@@ -349,7 +435,7 @@ def test_rows_of_one_configuration_share_one_paper_run():
     assert len(configurations) == len(set(configurations))
     [shared] = [run for run in runs if run.name == "fasrgan"]
     assert shared.label == "FASRGAN = FASRGAN lambda2=0.01"
-    folders = run_folders([r for r in table.rows if not r.reference_only])
+    folders = run_folders([r for r in table.rows if r.trains])
     assert folders["FASRGAN lambda2=0.01"] == folders["FASRGAN"] == "fasrgan"
     assert folders["FASRGAN lambda2=0.05"] == "fasrgan_lambda2_0_05"
 

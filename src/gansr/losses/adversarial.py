@@ -75,14 +75,14 @@ class VanillaGAN(AdversarialObjective):
     G: ``BCE(fake, 1)`` (= ``-log D(G(LR))``); ``real_logits`` is not used (may be ``None``).
     D: ``BCE(real, 1) + BCE(fake, 0)`` for ``d_reduction="sum"`` (EDSR ``src/loss/adversarial.py``; also
     SRGAN-TF and BasicSR, which add the two terms), ``½[BCE(real, 1) + BCE(fake, 0)]`` for ``"mean"``.
-    The two reductions differ by a constant factor 2 on D's gradient; Adam is invariant to that (up to eps),
-    so they only change the logged value. Default ``"mean"`` (same scale as the relativistic D losses here).
+    The two reductions differ by a constant factor 2 on D's gradient; Adam is nearly invariant to that (up to
+    eps). Default ``"sum"``, as SRGAN-TF, BasicSR and EDSR-PyTorch code it.
     """
 
     uses_real_in_generator_step = False
     REDUCTIONS = ("mean", "sum")
 
-    def __init__(self, d_reduction: str = "mean") -> None:
+    def __init__(self, d_reduction: str = "sum") -> None:
         super().__init__()
         if d_reduction not in self.REDUCTIONS:
             raise ValueError(f"VanillaGAN d_reduction must be one of {self.REDUCTIONS}, got {d_reduction!r}")

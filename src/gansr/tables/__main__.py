@@ -8,6 +8,7 @@ from pathlib import Path
 
 import gansr.tables
 from gansr.tables.estimate import DEFAULT_THROUGHPUT, estimate_costs
+from gansr.tables.plan import PRECISIONS, TABLE_PRECISION
 from gansr.tables.run import run_table
 from gansr.tables.spec import TABLES, MissingInputsError, load_table
 from gansr.training.preemption import StoppedBySignal
@@ -25,6 +26,9 @@ def main(argv: list[str] | None = None) -> None:
                              "after its stage (--dependency=afterok), see docs/slurm.md")
     parser.add_argument("--override", nargs="+", default=[], metavar="KEY=VALUE",
                         help="paper scale: Hydra overrides added to every command (e.g. hydra.launcher.partition=gpu)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=TABLE_PRECISION,
+                        help="paper scale: trainer.precision of every run (default 32-true with TF32, the papers' "
+                             "arithmetic; bf16-mixed is the faster opt-in, docs/tables.md)")
     parser.add_argument("--iterations", type=int, default=3, help="smoke: training iterations per row")
     parser.add_argument("--eval-limit", type=int, default=5, help="smoke: images per test set")
     parser.add_argument("--data-root", type=Path, help="folder with <Set>/HR (default ../shared/data)")
@@ -49,7 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         md = run_table(args.table, args.scale, args.eval_only, iterations=args.iterations, eval_limit=args.eval_limit,
                        data_root=args.data_root, train_hr=args.train_hr, output_root=args.output_root, rows=args.rows,
-                       execute=args.execute, wandb=args.wandb, slurm=args.slurm, overrides=args.override)
+                       execute=args.execute, wandb=args.wandb, slurm=args.slurm, overrides=args.override,
+                       precision=args.precision)
     except MissingInputsError as err:
         sys.exit(str(err))
     except StoppedBySignal as stopped:

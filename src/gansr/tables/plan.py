@@ -61,7 +61,7 @@ def paper_runs(table: TableSpec, rows: list[str] | None = None) -> list[PaperRun
     (:func:`pretrain_chain`; once per table, chained where a stage starts from another), then the rows, each
     from its last stage. A row that is itself a stage (same preset, no overrides: SRGAN's SRResNet-MSE) is
     that stage's run; rows of one configuration share one run (:func:`run_folders`). ``rows`` restricts the rows by label."""
-    trainable = [r for r in table.rows if not r.reference_only and (rows is None or r.label in rows)]
+    trainable = [r for r in table.rows if r.trains and (rows is None or r.label in rows)]
     as_stage = {(r.preset, None): r for r in trainable if not r.overrides}
     stages: dict[tuple[str, int | None], PaperRun] = {}
     users: dict[tuple[str, int | None], list[str]] = {}
@@ -90,18 +90,31 @@ def paper_runs(table: TableSpec, rows: list[str] | None = None) -> list[PaperRun
     return [*stages.values(), *row_runs]
 
 
-def paper_commands(table: TableSpec, output_root: Path, rows: list[str] | None = None) -> list[list[str]]:
+#: ``trainer.precision`` of a table's paper-scale runs: the papers' arithmetic (fp32; on Ampere+ GPUs with TF32
+#: convolutions, cuDNN's default, and TF32 matmuls, ``speed=gpu``'s ``float32_matmul_precision: high``), unless
+#: bf16 is asked for (``python -m gansr.tables --precision bf16-mixed``) until a GPU comparison
+#: (benchmarks/gpu_check.sh stage ``precision``) shows equal curves. docs/tables.md.
+TABLE_PRECISION = "32-true"
+PRECISIONS = ("32-true", "bf16-mixed")
+
+
+def paper_commands(table: TableSpec, output_root: Path, rows: list[str] | None = None,
+                   precision: str = TABLE_PRECISION) -> list[list[str]]:
     """:func:`paper_runs` (``rows``: only these row labels and their stages) as ``gansr-train -m`` commands, to run
     in order, each from the run before it (``module.generator_init=<output_root>/<init_from>/checkpoints/last.ckpt``).
 
-    Every command runs the preset's full schedule on one GPU (bf16), logs to CSV + W&B in the table's W&B group
+    Every command runs the preset's full schedule on one GPU in ``precision`` (default fp32 + TF32, the papers'
+    arithmetic: :data:`TABLE_PRECISION`), logs to CSV + W&B in the table's W&B group
     (``+wandb_group`` feeds ``conf/logger/wandb.yaml``'s ``group``) with ``job_type=train`` (the table's
     plot/results run has ``job_type=table``) and writes its run folder to ``<output_root>/<name>``.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r}: a table runs in one of {', '.join(PRECISIONS)}")
     return [
         ["gansr-train", "-m", *run.hydra_overrides,
          *([f"module.generator_init={output_root / run.init_from / 'checkpoints' / 'last.ckpt'}"] if run.init_from else []),
-         "trainer=gpu", "logger=many", f"+wandb_group={table.wandb_group}", "+logger.wandb.job_type=train",
+         "trainer=gpu", f"trainer.precision={precision}", "logger=many", f"+wandb_group={table.wandb_group}",
+         "+logger.wandb.job_type=train",
          f"run_name={run.name}", f"hydra.sweep.dir={output_root}", f"hydra.sweep.subdir={run.name}"]
         for run in paper_runs(table, rows)
     ]

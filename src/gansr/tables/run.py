@@ -8,17 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gansr.tables.plan import paper_commands, paper_runs, run_folders
+from gansr.tables.plan import TABLE_PRECISION, paper_commands, paper_runs, run_folders
 from gansr.tables.plot import plot_perception_distortion
 from gansr.tables.report import (NIQE_PARAMS, available_metrics, check_inputs, eval_datasets, log_to_wandb, result_rows,
                                  score_generator, write_results)
-from gansr.tables.spec import REPO_DIR, Row, TableSpec, load_table
+from gansr.tables.spec import REPO_DIR, MissingInputsError, Row, TableSpec, load_table
 from gansr.training.preemption import StoppedBySignal
+from gansr.utils.weights import WEIGHT_FILES, MissingWeightError
 
 #: tiny generator overrides by generator class (as tests/test_experiments.py).
 TINY_GENERATOR = {
     "RRDBNet": ["generator.num_feat=8", "generator.num_block=1", "generator.num_grow_ch=4"],
     "SRResNet": ["generator.num_feat=8", "generator.num_block=1"],
+    "SRResNetBasicSR": ["generator.num_feat=8", "generator.num_block=1"],
     "EDSR": ["generator.num_feat=8", "generator.num_block=1"],
 }
 
@@ -105,17 +107,38 @@ def run_stage_command(command: list[str]) -> None:
         raise subprocess.CalledProcessError(returncode, command)
 
 
+def released_generator(row: Row, run_dir: Path, download: bool = True) -> Path:
+    """A released-weights row's generator file: the file ``gansr-fetch-weights --only <row.released>`` fetches
+    (found on disk, else downloaded when ``download``, its sha256 prefix checked; ``MissingWeightError`` when neither
+    works), converted once by ``gansr-convert --arch <row.arch> [--key <row.key>]`` to ``<run_dir>/generator.pth``."""
+    from gansr.cli.convert import main as convert
+    from gansr.utils.weights import fetch_weight
+
+    spec = WEIGHT_FILES[row.released]
+    out = run_dir / "generator.pth"
+    if not out.is_file():
+        on_disk = spec.folder() / spec.filename
+        if not download and not on_disk.is_file():
+            raise MissingWeightError(f"{on_disk} not found (gansr-fetch-weights --only {row.released} fetches it)",
+                                     path=on_disk, url=spec.url, reason="not downloaded at smoke scale")
+        source = fetch_weight(spec.filename, spec.url, sha256=spec.sha256, cache_dir=spec.folder())
+        run_dir.mkdir(parents=True, exist_ok=True)
+        convert(["--checkpoint", str(source), "--arch", row.arch or "rrdbnet", *(["--key", row.key] if row.key else []),
+                 "--out", str(out)])
+    return out
+
+
 #: the line hydra_plugins.gansr_launcher prints per queued job
 SUBMITTED = re.compile(r"^\[gansr\] submitted SLURM job (\S+):", re.MULTILINE)
 
 
 def submit_paper_runs(table: TableSpec, output_root: Path, rows: list[str] | None = None,
-                      overrides: list[str] = ()) -> dict[str, str]:
+                      overrides: list[str] = (), precision: str = TABLE_PRECISION) -> dict[str, str]:
     """Queue :func:`~gansr.tables.plan.paper_commands` on SLURM (``hydra/launcher=submitit_slurm`` + ``overrides``):
     PSNR stages first, each row or chained stage with ``--dependency=afterok:<job of the run it starts from>``, so
     one command queues a whole table. Returns ``{run name: SLURM job id}``."""
     jobs: dict[str, str] = {}
-    for run, command in zip(paper_runs(table, rows), paper_commands(table, output_root, rows)):
+    for run, command in zip(paper_runs(table, rows), paper_commands(table, output_root, rows, precision)):
         command = [*command, "hydra/launcher=submitit_slurm", *overrides]
         if run.init_from:
             command.append(f"++hydra.launcher.additional_parameters.dependency=afterok:{jobs[run.init_from]}")
@@ -134,25 +157,30 @@ def run_table(table_name: str, scale: str = "smoke", eval_only: bool = False, *,
               eval_limit: int | None = 5, data_root: Path | None = None, train_hr: Path | None = None,
               cache_dir: Path | None = None, output_root: Path | None = None, rows: list[str] | None = None,
               execute: bool = False, wandb: bool | None = None, slurm: bool = False,
-              overrides: list[str] = ()) -> Path | None:
+              overrides: list[str] = (), precision: str = TABLE_PRECISION) -> Path | None:
     """Fill ``experiments/<table>/results.md`` (smoke / eval-only) or print the paper-scale commands (``execute``:
     run them one after another here; with ``slurm``: queue them, :func:`submit_paper_runs`). A signal that stops a
     row's training (smoke) or a command (``execute``) stops the chain: :class:`StoppedBySignal`, nothing written.
 
     ``rows`` restricts the trainable rows by label; ``wandb`` (default: paper scale only) logs plot and results to
-    W&B; ``overrides`` are added to every paper-scale command. Returns the results.md path (None at paper scale
+    W&B; ``overrides`` are added to every paper-scale command, which trains in ``precision`` (fp32 + TF32 unless
+    ``bf16-mixed`` is asked for: :data:`gansr.tables.plan.TABLE_PRECISION`). Returns the results.md path (None at paper scale
     without ``eval_only``).
     """
     table = load_table(table_name)
     data_root = Path(data_root or REPO_DIR.parent / "shared" / "data").resolve()
     cache_dir = Path(cache_dir or REPO_DIR / ".cache").resolve()
     output_root = Path(output_root or REPO_DIR / "outputs" / "tables" / table.name / scale).resolve()
-    trainable = [r for r in table.rows if not r.reference_only and (rows is None or r.label in rows)]
+    trainable = [r for r in table.rows if r.trains and (rows is None or r.label in rows)]
+    released = [r for r in table.rows if r.released and (rows is None or r.label in rows)]
     if scale == "paper" and not eval_only:
+        for row in released:
+            print(f"# {row.label}: released weights, evaluated only (gansr-fetch-weights --only {row.released}; "
+                  "then --eval-only)")
         if slurm and execute:
-            submit_paper_runs(table, output_root, rows, overrides)
+            submit_paper_runs(table, output_root, rows, overrides, precision)
             return None
-        for command in paper_commands(table, output_root, rows):
+        for command in paper_commands(table, output_root, rows, precision):
             command += [*(["hydra/launcher=submitit_slurm"] if slurm else []), *overrides]
             print(shlex.join(command), flush=True)
             if execute:
@@ -161,9 +189,20 @@ def run_table(table_name: str, scale: str = "smoke", eval_only: bool = False, *,
     train_hr = None if eval_only else Path(train_hr or data_root / "T91" / "HR")
     folders = run_folders(trainable)  # rows of one configuration share one run
     generators = {label: output_root / folder / "generator.pth" for label, folder in folders.items()}
+    notes: list[str] = []
+    for row in released:  # converted to <output_root>/<slug>/generator.pth, scored like a trained row
+        try:
+            generators[row.label] = released_generator(row, output_root / row.slug, download=scale == "paper")
+            notes.append(f"{row.label}: ours = the released weights ({WEIGHT_FILES[row.released].filename}), not "
+                         "trained here, evaluated with this table's conventions")
+        except MissingWeightError as err:
+            if scale == "paper":
+                raise MissingInputsError(f"missing for table {table.name}: {err}") from None
+            notes.append(f"{row.label}: released weights not on disk, row left out ({err})")
     check_inputs(table, scale, data_root, train_hr, generators if eval_only else {})
     niqe_params = data_root / NIQE_PARAMS
-    metrics, notes = available_metrics(scale, table.lpips_version, niqe_params)
+    metrics, metric_notes = available_metrics(scale, table.lpips_version, niqe_params)
+    notes += metric_notes
     datasets = eval_datasets(table, scale, data_root, cache_dir, eval_limit if scale == "smoke" else None)
     ours = {}
     for number, row in enumerate(trainable, start=1):
@@ -175,9 +214,13 @@ def run_table(table_name: str, scale: str = "smoke", eval_only: bool = False, *,
                     f"({row.label}, saved {output_root / row.slug / 'checkpoints' / 'last.ckpt'}); later rows were not "
                     f"trained and {table.folder / 'results.md'} was not written. Run the same command again to continue"))
         ours[row.label] = score_generator(generators[row.label], datasets, metrics, table.lpips_version, niqe_params)
+    for row in released:
+        if row.label in generators:
+            ours[row.label] = score_generator(generators[row.label], datasets, metrics, table.lpips_version, niqe_params)
     ours_label = f"smoke (tiny model, {iterations} iterations, not comparable)" if scale == "smoke" else "paper schedule"
     header = (f"**ours** = {ours_label}; evaluated on {', '.join(f'{d.table_name} ({len(d)} images)' for d in datasets)}; "
-              f"x4, PSNR/SSIM on Y, crop 4, HR mod {table.mod or 4}; difference = ours - paper.")
+              f"x4, PSNR/SSIM on Y, crop 4, HR mod {table.mod or 4}; difference = ours - paper."
+              + (f" {table.smoke_note}" if scale == "smoke" and table.smoke_note else ""))
     notes += [f"{label} / {ds}: NIQE undefined (near-flat SR images), left empty" for label, per in ours.items()
               for ds, values in per.items() if values.get("niqe", 0.0) != values.get("niqe", 0.0)]
     notes += [f"{r.label}: reference only ({r.note})" for r in table.rows if r.reference_only]

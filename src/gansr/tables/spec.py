@@ -21,13 +21,23 @@ class MissingInputsError(GansrError, FileNotFoundError):
 
 @dataclass
 class Row:
-    """One table row: a preset with overrides, or a published-only method (``reference_only``)."""
+    """One table row: a preset with overrides (trained here), released weights evaluated as they are (``released``:
+    a :data:`gansr.utils.weights.WEIGHT_FILES` key, converted with ``gansr-convert --arch <arch> [--key <key>]``),
+    or a published-only method (``reference_only``)."""
 
     label: str
     preset: str | None = None
     overrides: list[str] = field(default_factory=list)
     reference_only: bool = False
     note: str = ""
+    released: str | None = None
+    arch: str | None = None
+    key: str | None = None
+
+    @property
+    def trains(self) -> bool:
+        """Whether the row is trained here (a preset), not evaluated from released weights or only published."""
+        return not self.reference_only and self.released is None
 
     @property
     def slug(self) -> str:
@@ -47,6 +57,7 @@ class TableSpec:
     datasets: list[dict]
     rows: list[Row]
     reference: dict[tuple[str, str, str], float]
+    smoke_note: str = ""  # said in the header of the smoke-scale results (runs.yaml ``smoke_note``)
 
     @property
     def folder(self) -> Path:
@@ -74,4 +85,5 @@ def load_table(name: str) -> TableSpec:
         datasets=spec["datasets"],
         rows=[Row(**row) for row in spec["rows"]],
         reference=read_reference(folder / "reference.csv"),
+        smoke_note=str(spec.get("smoke_note", "")),
     )

@@ -196,7 +196,7 @@ class GANModule(SRModule):
         # fp32_sr leaves autocast for SR and the mask; a device without autocast (meta: FLOP counting) has none to leave
         fp32 = self.fp32_sr and torch.amp.is_autocast_available(lr.device.type)
         with torch.autocast(lr.device.type, enabled=False) if fp32 else contextlib.nullcontext():
-            sr = self.training_forward(lr.float() if self.fp32_sr else lr)
+            sr = self.training_forward(lr)  # the batch's own dtype: fp32 under bf16-mixed, float64 under 64-true
             mask = self.mask(sr.detach(), hr) if self.mask is not None else None
         if self.step_order == "g_first":
             self.generator_step(opt_g, sr, hr, mask)

@@ -2,7 +2,8 @@
 
 ``mask = clip(k · E[(error_scale · (SR − HR))²] + b, 0, 1)``, computed under ``torch.no_grad`` (a weighting,
 not a loss: no gradient reaches G through the mask). The discriminator then sees ``SR · mask`` in both the
-G and the D step (and ``HR · mask`` only with ``apply_to_real``). Pixel, perceptual and TV losses use the
+G and the D step, and ``HR · mask`` as its real input (``apply_to_real``, default True: with an unmasked HR the
+mask's dimming alone tells D which input is fake; docs/methods.md, "The mask's real input"). Pixel, perceptual and TV losses use the
 unmasked SR (METHODS.md 7.1 rows 3–6).
 
 ``error_scale`` puts the error in the baseline's native units (METHODS.md 7.1 row 2): 1 for ESRGAN (its code
@@ -31,7 +32,8 @@ class ErrorMask:
         reduction: ``"pixel"`` (default, METHODS.md 7.1 row 1) or ``"channel"``.
         window: odd size of a local box average of the squared error (1 = none); the paper speaks of
             "regions". Padding is by reflection, so H and W must exceed ``window // 2``.
-        apply_to_real: also multiply HR by the mask in ``apply`` (default False: the paper masks only SR).
+        apply_to_real: also multiply HR by the mask (default True; the paper names only SR, but with HR unmasked
+            D can tell fake from real by the mask's dimming alone: docs/methods.md, "The mask's real input").
     """
 
     REDUCTIONS = ("pixel", "channel")
@@ -43,7 +45,7 @@ class ErrorMask:
         error_scale: float = 1.0,
         reduction: str = "pixel",
         window: int = 1,
-        apply_to_real: bool = False,
+        apply_to_real: bool = True,
     ) -> None:
         if reduction not in self.REDUCTIONS:
             raise ValueError(f"ErrorMask reduction must be one of {self.REDUCTIONS}, got {reduction!r}")
@@ -76,7 +78,7 @@ class ErrorMask:
         The one place D's inputs are masked: ``GANModule.discriminator_inputs`` calls it with the mask computed
         once per iteration, so the G and the D step see the same mask. ``sr * mask`` keeps SR's graph (G's
         gradient is scaled per pixel by the mask); with ``apply_to_real=False`` the returned HR is the very same
-        tensor object that was passed in.
+        tensor object that was passed in, else ``hr * mask`` (the same mask).
         """
         return sr * mask, (hr * mask if self.apply_to_real else hr)
 

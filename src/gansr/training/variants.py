@@ -88,4 +88,4 @@ class EDSRGAN(GANModule):
     def __init__(self, generator: nn.Module, discriminator: nn.Module, objective: nn.Module | None = None, **kwargs) -> None:
         kwargs.setdefault("adversarial_weight", 0.15)
         kwargs.setdefault("step_order", "d_first")
-        super().__init__(generator, discriminator, objective or VanillaGAN(d_reduction="sum"), **kwargs)
+        super().__init__(generator, discriminator, objective or VanillaGAN(), **kwargs)

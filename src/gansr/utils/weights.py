@@ -12,7 +12,7 @@ Folders (``cache_dir``):
   * every other file (NIQE / Ma parameter files, ...) lives in :func:`default_cache_dir` (``$GANSR_CACHE``, by default
     ``~/.cache/gansr/weights``).
 
-:data:`WEIGHT_FILES` lists the four files gansr uses, with their URL, checksum and folder.
+:data:`WEIGHT_FILES` lists the files gansr uses, with their URL, checksum and folder.
 """
 from __future__ import annotations
 
@@ -171,4 +171,10 @@ WEIGHT_FILES: dict[str, WeightFile] = {
                        hub=False, used_by="NIQE, PI"),
     "nrqm": WeightFile("nrqm", "NRQM_model.mat", f"{_PYIQA_STORE}/NRQM_model.mat", None, hub=False,
                        used_by="Ma (NRQM), PI"),
+    # the released ESRGAN (RRDB_ESRGAN_x4, trained on DIV2K + Flickr2K + OST) in BasicSR's keys ("params"); the
+    # name carries the first 8 hex digits of its sha256, BasicSR's convention (docs/tables.md)
+    "esrgan_x4": WeightFile("esrgan_x4", "ESRGAN_SRx4_DF2KOST_official-ff704c30.pth",
+                            "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.1/"
+                            "ESRGAN_SRx4_DF2KOST_official-ff704c30.pth", "ff704c30", hub=False,
+                            used_by="the FASRGAN tables' ESRGAN row (released model, evaluated only)"),
 }
