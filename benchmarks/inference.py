@@ -58,7 +58,7 @@ def receptive_radius(num_block: int, scale: int = 4) -> int:
 
 
 def fs_srgan_path() -> GeneratorPath:
-    """Fs-SRGAN's inference path at paper size: E (1 RRDB) + G' (16 RRDBs on E's 64 channels), METHODS.md 1.5."""
+    """Fs-SRGAN's inference path at paper size: E (1 RRDB) + G' (16 RRDBs on E's 64 channels), docs/methods.md §1.5."""
     return GeneratorPath(RRDBNet(in_channels=64, num_block=16), SharedExtractor(num_block=1))
 
 

@@ -9,7 +9,7 @@ runs g and h (and the CUDA sync test, and a 3-minute learning run) on a GPU mach
 
 Sections (CPU sizes are cut so the run ends in a few minutes on 2 cores; the table says which):
   a. matmul peak: GFLOP/s of a square fp32 matmul (CPU) / bf16 matmul (CUDA).
-  b. one ESRGAN training iteration (G step + D step, METHODS.md 2.4) through the Lightning ``ESRGAN`` module vs
+  b. one ESRGAN training iteration (G step + D step, docs/methods.md §2.4) through the Lightning ``ESRGAN`` module vs
      the same step as a bare PyTorch loop (same modules, same losses): iterations/s (median of per-iteration
      times), effective GFLOP/s (FLOPs of one bare G+D step counted with ``torch.utils.flop_counter``) and
      Lightning's overhead, measured directly and as an absolute cost per iteration (tiny model, many iterations)

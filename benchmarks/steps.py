@@ -50,7 +50,7 @@ SPEED = {"channels_last": True, "finite_check_interval": 100} if CUDA else {"cha
 
 
 def build_esrgan(size: str) -> ESRGAN:
-    """ESRGAN's parts (METHODS.md 2.4): L1 1e-2, VGG19 conv5_4 (random init), RaGAN 5e-3, Adam 1e-4 (0.9, 0.99)."""
+    """ESRGAN's parts (docs/methods.md §2.4): L1 1e-2, VGG19 conv5_4 (random init), RaGAN 5e-3, Adam 1e-4 (0.9, 0.99)."""
     spec = SIZES[size]
     torch.manual_seed(0)
     adam = functools.partial(torch.optim.Adam, lr=1e-4, betas=(0.9, 0.99))

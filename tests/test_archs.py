@@ -1,4 +1,4 @@
-"""Networks of gansr.archs: published parameter counts (METHODS.md 8.4), shapes of tiny versions, input checks."""
+"""Networks of gansr.archs: published parameter counts (docs/methods.md §8.4), shapes of tiny versions, input checks."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def trainable(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-PAPER_SIZES = [  # METHODS.md 8.4 (computed there from the official layer tables)
+PAPER_SIZES = [  # docs/methods.md §8.4 (computed there from the official layer tables)
     (lambda: RRDBNet(num_block=23), 16_697_987),
     (lambda: RRDBNet(num_block=17), 12_381_443),
     (lambda: RRDBNet(in_channels=64, num_block=16), 11_697_155),

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from gansr.cli import CONF_DIR
 
-GENERATORS = {  # config -> trainable parameters at x4 (METHODS.md 8.4)
+GENERATORS = {  # config -> trainable parameters at x4 (docs/methods.md §8.4)
     "rrdbnet": 16_697_987,
     "fs_rrdbnet": 11_697_155,
     "srresnet": 1_549_462,

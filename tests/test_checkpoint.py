@@ -142,7 +142,7 @@ def test_round_trip_new_old_basicsr_new_is_identity():
     ],
 )
 def test_old_arch_indices_match_the_sequential_layout(scale, expected):
-    """METHODS.md 1.2: fea_conv, ShortcutBlock(RRDBs + trunk), [upsample, conv, lrelu] x n, HR conv, lrelu, last."""
+    """docs/methods.md §1.2: fea_conv, ShortcutBlock(RRDBs + trunk), [upsample, conv, lrelu] x n, HR conv, lrelu, last."""
     old = from_gansr_keys(tiny_rrdbnet(scale=scale).state_dict(), "old")
     for name, index in expected.items():
         assert f"{index}.weight" in old, name
@@ -160,7 +160,7 @@ def test_every_scheme_loads_to_the_same_network(scheme):
 
 @pytest.mark.parametrize("unwrapped", [False, True])
 def test_fs_extractor_nb1_keys_both_forms(unwrapped):
-    """METHODS.md 1.9 #8: model_ex(nb=1) unwraps its single RRDB (``model.1.sub.RDBk...``)."""
+    """docs/methods.md §1.9 #8: model_ex(nb=1) unwraps its single RRDB (``model.1.sub.RDBk...``)."""
     torch.manual_seed(0)
     source = SharedExtractor(num_feat=8, num_block=1, num_grow_ch=4)
     old = from_gansr_keys(source.state_dict(), "old")
@@ -330,7 +330,7 @@ def test_convert_cli_wrong_arch_and_help(tmp_path, capsys):
 
 
 def test_convert_cli_official_fs_srgan_pair(tmp_path):
-    """Official Fs-SRGAN: G' in old keys with in_nc 64, E in old keys with the nb=1 unwrapping (METHODS.md 1.9)."""
+    """Official Fs-SRGAN: G' in old keys with in_nc 64, E in old keys with the nb=1 unwrapping (docs/methods.md §1.9)."""
     torch.manual_seed(0)
     extractor = SharedExtractor(num_feat=8, num_block=1, num_grow_ch=4)
     generator = RRDBNet(in_channels=8, num_feat=8, num_block=1, num_grow_ch=4)

@@ -91,11 +91,11 @@ def count(module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-# (experiment, G, D, E) at paper size: METHODS.md 8.4 (D sizes follow each preset's HR patch)
+# (experiment, G, D, E) at paper size: docs/methods.md §8.4 (D sizes follow each preset's HR patch)
 PAPER_SIZES = [
     ("esrgan", 16_697_987, 14_499_401, None),
     ("fasrgan", 16_697_987, 154_359_300, None),  # UNet FC 256*24*24 -> 1024 at the paper's HR 192
-    ("fasrgan_official", 16_697_987, 70_473_220, None),  # json HR 128 (METHODS.md 1.3)
+    ("fasrgan_official", 16_697_987, 70_473_220, None),  # json HR 128 (docs/methods.md §1.3)
     ("fs_srgan", 11_697_155, 20_735_689, 721_216),
     ("fa_fs_srgan", 10_977_731, 154_394_436, 1_440_640),
     ("fa_fs_srgan_official", 10_977_731, 70_508_356, 1_440_640),

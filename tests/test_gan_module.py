@@ -83,7 +83,7 @@ def test_generator_step_updates_only_generator_side(monkeypatch, extractor):
     fit(module)
     assert changed(g, module.generator)
     assert not changed(d, module.discriminator)
-    if extractor:  # E is trained by the G step too (METHODS.md 1.5)
+    if extractor:  # E is trained by the G step too (docs/methods.md §1.5)
         assert changed(e, module.extractor)
 
 

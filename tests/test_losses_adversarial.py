@@ -1,4 +1,4 @@
-"""Adversarial objectives against hand computations on fixed logits (METHODS.md 1.4, 2.4, 3, 4, 5)."""
+"""Adversarial objectives against hand computations on fixed logits (docs/methods.md §1.4, 2.4, 3, 4, 5)."""
 
 import math
 

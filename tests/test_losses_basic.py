@@ -1,4 +1,4 @@
-"""Pixel, TV and FASRGAN attention losses on hand tensors (METHODS.md 1.4, 3, 8.1)."""
+"""Pixel, TV and FASRGAN attention losses on hand tensors (docs/methods.md §1.4, 3, 8.1)."""
 
 import pytest
 import torch

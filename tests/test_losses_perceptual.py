@@ -1,4 +1,4 @@
-"""VGG19 perceptual loss with a random VGG (no ImageNet weights offline; METHODS.md 2.4, 5, 8.3)."""
+"""VGG19 perceptual loss with a random VGG (no ImageNet weights offline; docs/methods.md §2.4, 5, 8.3)."""
 
 import logging
 import urllib.error
@@ -99,7 +99,7 @@ def test_criteria_and_srgan_normalisation():
     # SRGAN: squared distance of features/12.75, channels summed, / (W·H), mean over the batch
     srgan = 2.0 * ((diff / 12.75).square().sum(dim=(1, 2, 3)) / (8 * 8)).mean()
     assert losses["srgan"](sr, hr).item() == pytest.approx(srgan.item(), rel=1e-5)
-    # the factor-C trap of METHODS.md 5 (512 at conv5_4): srgan = mse · C / 12.75²
+    # the factor-C trap of docs/methods.md §5 (512 at conv5_4): srgan = mse · C / 12.75²
     ratio = losses["srgan"](sr, hr) / losses["mse"](sr, hr)
     assert ratio.item() == pytest.approx(128 / 12.75**2, rel=1e-5)
     with pytest.raises(ValueError, match="criterion"):

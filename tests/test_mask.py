@@ -1,4 +1,4 @@
-"""Error mask of mask-aided adversarial training (METHODS.md 7, 7.1 'tests that pin it')."""
+"""Error mask of mask-aided adversarial training (docs/methods.md §7, 7.1 'tests that pin it')."""
 
 import pytest
 import torch

@@ -1,6 +1,6 @@
 """Golden values: BasicSR's metric README pair, MATLAB NIQE of baboon, FASRGAN's Set5 table from its official outputs.
 
-Sources: ../shared/data/README.md (fixtures), METHODS.md 1.8 / 2.7, Yan et al. (IEEE TMM 2021) Table (Set5 PSNR/SSIM).
+Sources: ../shared/data/README.md (fixtures), docs/methods.md §1.8 / 2.7, Yan et al. (IEEE TMM 2021) Table (Set5 PSNR/SSIM).
 """
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""PSNR / SSIM / RMSE / Y conversion conventions (METHODS.md 1.8, 2.7); golden values in test_metrics_golden.py."""
+"""PSNR / SSIM / RMSE / Y conversion conventions (docs/methods.md §1.8, 2.7); golden values in test_metrics_golden.py."""
 import math
 
 import pytest
@@ -65,7 +65,7 @@ def test_outputs_per_image_float64_and_batch_independent():
 def test_ssim_matches_gaussian_valid_reference():
     """torchmetrics' Gaussian SSIM map (11x11, sigma 1.5) cropped by 5 px = Wang's 'valid' region, same [0,255] data.
 
-    torchmetrics itself averages the reflect-padded full map, which is *not* the MATLAB convention (METHODS.md 6.5).
+    torchmetrics itself averages the reflect-padded full map, which is *not* the MATLAB convention (docs/methods.md §6 row 5).
     """
     sr, hr = _images(b=2, h=40, w=36, seed=3)
     for y_channel in (True, False):

@@ -1,4 +1,4 @@
-"""fetch_weight: local path, cache folder, checked download, one-line offline error (METHODS.md 8.3)."""
+"""fetch_weight: local path, cache folder, checked download, one-line offline error (docs/methods.md §8.3)."""
 import hashlib
 
 import pytest

@@ -6,7 +6,7 @@ Hydra; tiny G, D, E written here) trains two iterations through Lightning, and a
 plain tensor ops, ``torch.autograd.grad`` and a hand-written Adam trains the same two iterations from the same
 weights and data. G, D, E weights and D's BatchNorm buffers must agree to 1e-10 (float64).
 
-The reference pins, independently of gansr's loss classes: each loss weight (the paper values, METHODS.md 1-5, 8.1),
+The reference pins, independently of gansr's loss classes: each loss weight (the paper values, docs/methods.md §1-5, 8.1),
 each formula (RaGAN as coded, RSGAN with focal weight, vanilla with mean/sum D loss, FASRGAN's map and attention
 terms, PESR's summed TV, SRGAN's /12.75 content loss), what is detached, which D forwards run in train mode (BN
 running statistics), the step order, E's two optimizers (Fs) and the mask. It is sensitive: every loss weight
@@ -296,7 +296,7 @@ def reference(spec: dict, state: dict, batches: list, *, weights: dict | None = 
 
 
 # ----------------------------------------------------------------------------------------------- the methods
-# The paper values each preset must train with (METHODS.md 1.4-1.6, 2.4, 3, 4, 5, 8.1; FASRGAN lambda2 = 1e-2).
+# The paper values each preset must train with (docs/methods.md §1.4-1.6, 2.4, 3, 4, 5, 8.1; FASRGAN lambda2 = 1e-2).
 # d_gan / d_map: the weight of D's global and map terms (1 in every official code).
 METHODS = {
     "esrgan": {"preset": "esrgan", "gan": "ragan", "order": "g_first", "fs": False, "map": False,
@@ -478,7 +478,7 @@ def test_reference_is_sensitive_to_the_step_order(runs, method):
 
 @pytest.mark.parametrize("method", ["fs_srgan", "fa_fs_srgan"])
 def test_fs_extractor_needs_the_gradient_through_the_discriminator_branch(runs, method):
-    """Fs-SRGAN's E is trained in the G step by D'(E(SR)) too (METHODS.md 1.5): without that gradient the
+    """Fs-SRGAN's E is trained in the G step by D'(E(SR)) too (docs/methods.md §1.5): without that gradient the
     reference no longer matches the real run."""
     spec, state, batches, trained = runs(method, None)
     assert max_difference(trained, reference(spec, state, batches, e_grad_from_d_branch=False)) > SENSITIVE

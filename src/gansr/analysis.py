@@ -4,9 +4,9 @@
   ``gansr-train`` saved (``<run>/hparams.yaml`` of the CSV logger, else ``.hydra/config.yaml``), read as data and
   built from gansr's own classes only (:mod:`gansr.training.rebuild`), and ``checkpoints/last.ckpt`` (read with
   :func:`~gansr.utils.checkpoint.safe_load`, ``weights_only=True``).
-* :func:`inspect_crop` - for one HR-size crop: SR, the error mask of mask-aided training (METHODS.md 7), the
-  FASRGAN UNet's per-pixel score map (METHODS.md 1.3) and the fine-grained attention weights of FASRGAN's
-  attention loss (METHODS.md 1.4 step 7, :func:`gansr.losses.attention.attention_weights`, the very function the
+* :func:`inspect_crop` - for one HR-size crop: SR, the error mask of mask-aided training (docs/methods.md §7), the
+  FASRGAN UNet's per-pixel score map (docs/methods.md §1.3) and the fine-grained attention weights of FASRGAN's
+  attention loss (docs/methods.md §1.4, attention term, :func:`gansr.losses.attention.attention_weights`, the very function the
   loss uses).
 * :func:`crop_panel_figure` - bicubic | SR | HR | mask | score map | attention of that crop, side by side.
 
@@ -36,13 +36,13 @@ from gansr.utils.run_folder import (
 
 __all__ = ["crop_panel_figure", "default_mask", "inspect_crop", "load_gan_run", "load_run_config"]
 
-#: baselines whose official code works in [0,255]: their mask error is in those units (METHODS.md 7.1 row 2)
+#: baselines whose official code works in [0,255]: their mask error is in those units (docs/methods.md §7.1 row 2)
 NATIVE_255 = (PESR, EDSRGAN)
 
 
 def default_mask(module: GANModule) -> ErrorMask:
-    """The mask shown for a run trained without one: the paper's k=0.2, b=0.5 (METHODS.md 7) in the baseline's
-    native units (METHODS.md 7.1 row 2): ``error_scale`` 255 for PESR and EDSR-GAN, 1 otherwise (the ``mse_255``
+    """The mask shown for a run trained without one: the paper's k=0.2, b=0.5 (docs/methods.md §7) in the baseline's
+    native units (docs/methods.md §7.1 row 2): ``error_scale`` 255 for PESR and EDSR-GAN, 1 otherwise (the ``mse_255``
     and ``mse`` mask configs)."""
     return ErrorMask(k=0.2, b=0.5, error_scale=255.0 if isinstance(module, NATIVE_255) else 1.0)
 
@@ -114,7 +114,7 @@ def load_gan_run(run_dir: str | Path, checkpoint: str | Path | None = None) -> G
     if not isinstance(module, GANModule):
         raise TypeError(f"{run_dir}: module {type(module).__name__} is not a GANModule")
     module.load_state_dict(state)  # keys and shapes already checked (the perceptual loss is neither built nor kept)
-    module.iteration = int(checkpoint_dict.get("iteration", 0))  # the module's own counter (METHODS.md 8.2)
+    module.iteration = int(checkpoint_dict.get("iteration", 0))  # the module's own counter (docs/methods.md §8.2)
     return module.eval()
 
 
@@ -153,12 +153,12 @@ def inspect_crop(
     Returns:
         ``lr (3,P/s,P/s)``, ``bicubic``, ``sr``, ``hr`` ``(3,P,P)`` (``sr`` and ``bicubic`` unclamped);
         ``mask (P,P)``: :class:`~gansr.training.mask.ErrorMask` of SR vs HR (the run's mask, else the paper default
-        k=0.2, b=0.5 in the baseline's units, :func:`default_mask`; METHODS.md 7), averaged over channels;
+        k=0.2, b=0.5 in the baseline's units, :func:`default_mask`; docs/methods.md §7), averaged over channels;
         ``mask_source``: "run" or "default (k=0.2, b=0.5, error_scale 1)" (255 for PESR/EDSR-GAN);
         ``map_logits (C,P,P)``: D's map on its fake input (``SR``, or ``SR * mask`` for a mask-aided run,
-        METHODS.md 7.1 row 5); ``score_map (P,P)``: ``sigmoid(map_logits)`` averaged over channels (1 = looks real,
-        METHODS.md 1.3); ``attention (P,P)``: ``attention_weights(map_logits)`` = ``1 - sigmoid(map_logits)``
-        averaged over channels, the weights of FASRGAN's attention loss (METHODS.md 1.4 step 7);
+        docs/methods.md §7.1 row 5); ``score_map (P,P)``: ``sigmoid(map_logits)`` averaged over channels (1 = looks real,
+        docs/methods.md §1.3); ``attention (P,P)``: ``attention_weights(map_logits)`` = ``1 - sigmoid(map_logits)``
+        averaged over channels, the weights of FASRGAN's attention loss (docs/methods.md §1.4, attention term);
         ``global_score``: ``sigmoid`` of D's global logit; ``top``, ``left``, ``size``.
 
     Raises:
@@ -219,7 +219,7 @@ def crop_panel_figure(crop: dict[str, object], title: str | None = None, panel_s
 
     Images are clamped to [0,1]; every map carries a colorbar. Score map (1 = D finds the pixel real) and attention
     (1 = largest L1 weight) use the fixed [0,1] range; the mask uses its own range (in [0,1] units with k=0.2,
-    b=0.5 it stays within about 0.5-0.7, METHODS.md 7.1 row 2, and would look flat on [0,1]), so read its colorbar.
+    b=0.5 it stays within about 0.5-0.7, docs/methods.md §7.1 row 2, and would look flat on [0,1]), so read its colorbar.
     Built without pyplot (no global figure state); Jupyter shows it as a cell's last expression.
     """
     from matplotlib.figure import Figure

@@ -35,7 +35,7 @@ def evaluate_upscaler(
     save_dir: Path | None = None,
 ) -> dict[str, float]:
     """Mean of each metric over ``dataset`` (items ``{"lr","hr","name"}``); SR is quantised to uint8 levels first
-    (as saved PNGs are, METHODS.md 2.7). With ``save_dir`` the SR images are written as ``<name>.png``."""
+    (as saved PNGs are, docs/methods.md §2.7). With ``save_dir`` the SR images are written as ``<name>.png``."""
     metrics = {name: m.to(device) for name, m in build_metrics(
         list(metric_names), crop_border=crop_border, lpips_version=lpips_version, round_y=round_y, niqe_params_path=niqe_params_path
     ).items()}

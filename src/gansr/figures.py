@@ -153,7 +153,7 @@ def thumbnail(image: torch.Tensor, height: int) -> tuple[torch.Tensor, float]:
 
 
 def _scores(sr: torch.Tensor, hr: torch.Tensor, border: int) -> str:
-    """``PSNR dB / SSIM`` on Y with ``border`` pixels cropped (the project's table convention, METHODS.md 1.8)."""
+    """``PSNR dB / SSIM`` on Y with ``border`` pixels cropped (the project's table convention, docs/methods.md §1.8)."""
     from gansr.metrics.psnr_ssim import psnr, ssim
 
     sr, hr = sr[None].float().cpu().clamp(0, 1), hr[None].float().cpu().clamp(0, 1)

@@ -1,4 +1,4 @@
-"""Bicubic up-scaling as a "generator": the baseline row of every SR table (METHODS.md 2.8).
+"""Bicubic up-scaling as a "generator": the baseline row of every SR table (docs/methods.md §2.8).
 
 MATLAB-exact ``imresize(img, scale, 'bicubic')`` (antialiasing is irrelevant when up-scaling) from
 :func:`gansr.data.imresize.imresize`, applied on float values; callers quantise to uint8 levels for metrics.

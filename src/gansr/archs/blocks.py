@@ -2,9 +2,9 @@
 
 * :func:`default_init_weights` - kaiming-normal (fan_in) x scale, biases 0, BatchNorm 1/0
   ([BSR-2019] ``codes/models/networks.py::weights_init_kaiming``; [BSR] ``basicsr/archs/arch_util.py``).
-* :class:`ResidualDenseBlock`, :class:`RRDB` - ESRGAN's residual-in-residual dense block (METHODS.md 1.2, 2.1).
-* :class:`ResBlock` - EDSR/PESR residual block ``x + res_scale * conv(relu(conv(x)))`` (METHODS.md 3, 4).
-* :class:`MeanShift` - EDSR's 1x1 mean-shift convolution (METHODS.md 3, 4).
+* :class:`ResidualDenseBlock`, :class:`RRDB` - ESRGAN's residual-in-residual dense block (docs/methods.md §1.2, 2.1).
+* :class:`ResBlock` - EDSR/PESR residual block ``x + res_scale * conv(relu(conv(x)))`` (docs/methods.md §3, 4).
+* :class:`MeanShift` - EDSR's 1x1 mean-shift convolution (docs/methods.md §3, 4).
 * :class:`PixelShuffleUpsampler` - conv + PixelShuffle stages (EDSR tail, PESR, SRGAN).
 * :class:`NearestConvUpsample` - nearest x2 + conv + LeakyReLU (ESRGAN's ``conv_up1``/``conv_up2``).
 * :func:`conv3x3` and :func:`check_input_size` (the fixed-size discriminators' input check).
@@ -127,7 +127,7 @@ class MeanShift(nn.Conv2d):
     Weight = identity, bias = ``sign * rgb_range * mean`` ([EDSR] ``src/model/common.py::MeanShift``, std 1).
     Its two tensors are parameters (keys ``weight``/``bias`` as in the official checkpoints). Recent EDSR code
     freezes them; PESR and older EDSR set ``requires_grad`` on the *module* instead, which leaves them trainable
-    (METHODS.md 3 and 4): ``trainable=True`` reproduces that quirk.
+    (docs/methods.md §3 and 4): ``trainable=True`` reproduces that quirk.
 
     Args:
         rgb_range: value range of the data it sees (255 for EDSR/PESR).
@@ -159,7 +159,7 @@ class PixelShuffleUpsampler(nn.Sequential):
     [conv3x3 F->9F, PixelShuffle(3), act] stage for ``scale=3``.
 
     [EDSR] ``src/model/common.py::Upsampler`` (no activation; keys ``0``, ``2`` for x4), SRGAN (PReLU after each
-    shuffle, METHODS.md 5), PESR ``upsample`` (METHODS.md 3).
+    shuffle, docs/methods.md §5), PESR ``upsample`` (docs/methods.md §3).
 
     Args:
         num_feat: channels F in and out.
@@ -188,7 +188,7 @@ class NearestConvUpsample(nn.Conv2d):
     """ESRGAN up-sampling stage: nearest x2, conv3x3 F->F, LeakyReLU(0.2).
 
     A ``Conv2d`` subclass so that its tensors keep the flat official names (``conv_up1.weight``);
-    [ESR] ``RRDBNet_arch.py``, [BSR] ``rrdbnet_arch.py``, old arch ``B.upconv_blcok`` (METHODS.md 1.2).
+    [ESR] ``RRDBNet_arch.py``, [BSR] ``rrdbnet_arch.py``, old arch ``B.upconv_blcok`` (docs/methods.md §1.2).
 
     Args:
         num_feat: channels F in and out.

@@ -1,6 +1,6 @@
 """EDSR (Lim et al., "Enhanced Deep Residual Networks for Single Image Super-Resolution", CVPRW 2017;
-METHODS.md 4) - also the PESR generator (Vu et al., "Perception-Enhanced Image Super-Resolution via Relativistic
-Generative Adversarial Networks", ECCVW 2018; METHODS.md 3).
+docs/methods.md §4) - also the PESR generator (Vu et al., "Perception-Enhanced Image Super-Resolution via Relativistic
+Generative Adversarial Networks", ECCVW 2018; docs/methods.md §3).
 
 Official code: [EDSR] ``src/model/edsr.py``, ``src/model/common.py`` (key names used here: ``sub_mean``,
 ``head.0``, ``body.{i}.body.{0,2}``, ``body.{R}``, ``tail.0.{0,2,..}``, ``tail.1``, ``add_mean``);
@@ -37,7 +37,7 @@ class EDSR(nn.Module):
         res_scale: residual scaling inside the blocks.
         scale: 2, 3, 4 (or a power of two).
         rgb_range: value range the official weights expect (255).
-        trainable_mean_shift: leave the mean-shift convs trainable (PESR / older EDSR quirk, METHODS.md 3, 4).
+        trainable_mean_shift: leave the mean-shift convs trainable (PESR / older EDSR quirk, docs/methods.md §3, 4).
 
     Shape: ``(B,3,h,w) -> (B,3,scale*h,scale*w)``, values in [0,1] (not clamped).
     """

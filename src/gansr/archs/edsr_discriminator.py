@@ -1,4 +1,4 @@
-"""EDSR-GAN / PESR discriminator (METHODS.md 3, 4).
+"""EDSR-GAN / PESR discriminator (docs/methods.md §3, 4).
 
 Official code: [EDSR] ``src/loss/discriminator.py::Discriminator``, [PESR] ``model/pesr.py::Discriminator``
 (identical layers and key names; PESR's spectral-norm option is broken upstream and not reproduced).
@@ -19,7 +19,7 @@ class EDSRDiscriminator(SRGANDiscriminator):
         num_feat: channels F of the first block (64).
         input_size: HR patch size P, a multiple of 16 (96 in PESR and the EDSR GAN template).
 
-    Shape: ``(B,in_channels,P,P) -> (B,1)`` logits. 23,563,713 parameters at 96 (METHODS.md 8.4).
+    Shape: ``(B,in_channels,P,P) -> (B,1)`` logits. 23,563,713 parameters at 96 (docs/methods.md §8.4).
     """
 
     def __init__(self, in_channels: int = 3, num_feat: int = 64, input_size: int = 96) -> None:

@@ -1,4 +1,4 @@
-"""Fs-SRGAN's discriminator D' on shared-extractor features (Yan et al., IEEE TMM 2021; METHODS.md 1.5).
+"""Fs-SRGAN's discriminator D' on shared-extractor features (Yan et al., IEEE TMM 2021; docs/methods.md §1.5).
 
 Official code: [FA] ``models/modules/architecture.py::Discriminator_VGG_192`` with ``in_nc = nf = 64``
 (``models/networks.py::define_D``, ``which_model_D: discriminator_vgg_192_ex``). It is the VGG-style
@@ -21,7 +21,7 @@ class FsVGGDiscriminator(VGGStyleDiscriminator):
         input_size: HR patch size (192 in Fs-SRGAN).
 
     Shape: ``(B,in_channels,input_size,input_size) -> (B,1)`` logits, applied to ``E(HR)`` / ``E(SR)``.
-    20,735,689 parameters at in 64, 192 (METHODS.md 8.4).
+    20,735,689 parameters at in 64, 192 (docs/methods.md §8.4).
     """
 
     def __init__(self, in_channels: int = 64, num_feat: int = 64, input_size: int = 192) -> None:

@@ -1,4 +1,4 @@
-"""ESRGAN generator RRDBNet (Wang et al., "ESRGAN", ECCVW 2018; METHODS.md 1.2, 2.1).
+"""ESRGAN generator RRDBNet (Wang et al., "ESRGAN", ECCVW 2018; docs/methods.md §1.2, 2.1).
 
 Official code: [ESR] ``RRDBNet_arch.py`` (new arch), [BSR] ``basicsr/archs/rrdbnet_arch.py`` (key names used
 here), [FA]/[BSR-2019] ``models/modules/architecture.py::RRDBNet`` (old sequential arch, same function).
@@ -42,7 +42,7 @@ class RRDBNet(nn.Module):
             within minutes). Needs ``in_channels == out_channels``.
 
     Shape: ``(B,in_channels,h,w) -> (B,out_channels,scale*h,scale*w)``.
-    Parameters: nb=23 16,697,987; nb=17 12,381,443; in 64 nb=16 11,697,155; in 64 nb=15 10,977,731 (METHODS.md 8.4).
+    Parameters: nb=23 16,697,987; nb=17 12,381,443; in 64 nb=16 11,697,155; in 64 nb=15 10,977,731 (docs/methods.md §8.4).
     """
 
     def __init__(

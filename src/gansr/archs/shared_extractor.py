@@ -1,7 +1,7 @@
-"""Fs-SRGAN shared feature extractor E (Yan et al., FASRGAN/Fs-SRGAN, IEEE TMM 2021; METHODS.md 1.5, 1.6).
+"""Fs-SRGAN shared feature extractor E (Yan et al., FASRGAN/Fs-SRGAN, IEEE TMM 2021; docs/methods.md §1.5, 1.6).
 
 Official code: [FA] ``models/modules/architecture.py::model_ex`` built by ``models/networks.py::define_E``.
-Old checkpoints (``model.0``/``model.1.sub...``, including the nb=1 unwrapped form, METHODS.md 1.9 #8) load
+Old checkpoints (``model.0``/``model.1.sub...``, including the nb=1 unwrapped form, docs/methods.md §1.9 #8) load
 through :func:`gansr.utils.checkpoint.load_generator_weights`.
 
 The paper's SRGAN section applies the same sharing to SRGAN ("SRGAN_Fs": "a convolution layer and a residual
@@ -27,7 +27,7 @@ class SharedExtractor(nn.Module):
 
     ``block="rrdb"`` (Fs-SRGAN, FA+Fs-SRGAN): head = conv3x3 (no activation), body = num_block x RRDB with a
     skip around it and no trunk conv (commented out in ``model_ex``); init kaiming-normal x 1, biases 0
-    (``define_E``). Parameters: nb=1 721,216; nb=2 1,440,640 (METHODS.md 8.4).
+    (``define_E``). Parameters: nb=1 721,216; nb=2 1,440,640 (docs/methods.md §8.4).
     ``block="srresnet"`` (SRGAN_Fs): head = SRResNet's conv9x9 + PReLU, body = num_block SRResNet residual blocks
     (each has its own skip); PyTorch default init like SRResNet. nb=1 at 64 channels: 89,730 parameters.
     ``block="resblock"`` (SRGAN_Fs as the FASRGAN repository builds it, ``model_ex_rb`` with norm_type null):

@@ -1,4 +1,4 @@
-"""SRGAN discriminator (Ledig et al., CVPR 2017, arXiv 1609.04802v5 Fig. 4; METHODS.md 5).
+"""SRGAN discriminator (Ledig et al., CVPR 2017, arXiv 1609.04802v5 Fig. 4; docs/methods.md §5).
 
 No official code; layers from the paper figure, bias-free convs before BN as in [SRGAN-TF] ``model.py``.
 The final sigmoid of the figure is left out: the module returns logits for BCE-with-logits.

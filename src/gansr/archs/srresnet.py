@@ -1,5 +1,5 @@
 """SRGAN generator SRResNet (Ledig et al., "Photo-Realistic Single Image Super-Resolution Using a Generative
-Adversarial Network", CVPR 2017, arXiv 1609.04802v5 Fig. 4; METHODS.md 5).
+Adversarial Network", CVPR 2017, arXiv 1609.04802v5 Fig. 4; docs/methods.md §5).
 
 No official code exists; the layer table follows the paper figure. Choices the paper leaves open:
 PReLU slopes shared (one per layer, default) or per channel; no output activation (images are [0,1] in and out

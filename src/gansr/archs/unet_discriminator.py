@@ -1,6 +1,6 @@
 """FASRGAN's UNet discriminator with a global score and a per-pixel score map (Yan et al., "Fine-grained
 Attention and Feature-sharing Generative Adversarial Networks for Single Image Super-Resolution", IEEE TMM 2021;
-METHODS.md 1.3, 1.6, 1.9 #4-5).
+docs/methods.md §1.3, 1.6, 1.9 #4-5).
 
 Official code: [FA] ``models/modules/architecture.py::UNet`` (``double_conv``, ``inconv``, ``down``, ``up``,
 ``outconv``). Differences by choice, all as flags: input channels configurable (the official class hard-codes 3,
@@ -20,7 +20,7 @@ class DoubleConv(nn.Sequential):
     """conv3x3 -> BN -> ReLU -> conv3x3 -> BN -> ReLU (``double_conv``).
 
     With ``bn_eps_quirk`` the first BN has ``eps = out_channels``: the official ``BatchNorm2d(out_ch, out_ch)``
-    passes the channel count as eps (METHODS.md 1.3). The second BN keeps eps 1e-5.
+    passes the channel count as eps (docs/methods.md §1.3). The second BN keeps eps 1e-5.
 
     Shape: ``(B,in_channels,H,W) -> (B,out_channels,H,W)``.
     """
@@ -51,7 +51,7 @@ class UNetDiscriminator(nn.Module):
         num_feat: width F of the first level (64).
 
     Shape: ``(B,in_channels,P,P) -> (global_logits (B,1), map_logits (B,out_channels,P,P))``.
-    70,473,220 parameters at 3-ch input, P=128 (METHODS.md 8.4).
+    70,473,220 parameters at 3-ch input, P=128 (docs/methods.md §8.4).
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""ESRGAN's VGG-style discriminator (Wang et al., ESRGAN, ECCVW 2018; METHODS.md 2.3).
+"""ESRGAN's VGG-style discriminator (Wang et al., ESRGAN, ECCVW 2018; docs/methods.md §2.3).
 
 Official code: [BSR] ``basicsr/archs/discriminator_arch.py::VGGStyleDiscriminator`` (key names used here, no conv
 biases before BN); old arch [BSR-2019]/[FA] ``models/modules/architecture.py::Discriminator_VGG_128`` (same

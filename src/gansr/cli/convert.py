@@ -1,5 +1,5 @@
 """gansr-convert: an official or gansr checkpoint -> a gansr generator file for gansr-upscale/gansr-eval
-(METHODS.md 2.2).
+(docs/methods.md §2.2).
 
     gansr-convert --checkpoint RRDB_ESRGAN_x4.pth --arch rrdbnet --out G.pth
     gansr-convert --checkpoint ESRGAN_SRx4_DF2KOST_official-ff704c30.pth --arch rrdbnet --key params_ema --out G.pth

@@ -2,7 +2,7 @@
 
 1. PSNR warm-up of a tiny RRDBNet (``experiment=demo_psnr``) on natural photos shipped inside scikit-image;
 2. a tiny FASRGAN GAN stage from that generator (``experiment=demo``: RaGAN + the per-pixel map term + the
-   fine-grained attention loss, with a narrow UNet discriminator; METHODS.md 1.3-1.4);
+   fine-grained attention loss, with a narrow UNet discriminator; docs/methods.md §1.3-1.4);
 3. a table of bicubic vs the two models on the held-out photos (PSNR-Y, SSIM-Y; markdown + CSV) and an image
    grid (LR | bicubic | PSNR model | GAN model | HR).
 

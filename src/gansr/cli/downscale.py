@@ -1,7 +1,7 @@
 """``gansr-downscale``: write MATLAB-exact bicubic (or BD / DN) LR images of a folder of HR images.
 
 Each HR image is cropped (bottom/right) to a multiple of the scale, then down-scaled with MATLAB
-``imresize(uint8_img, 1/s, 'bicubic')`` semantics (gansr.data.imresize, METHODS.md 2.8) and saved as PNG named
+``imresize(uint8_img, 1/s, 'bicubic')`` semantics (gansr.data.imresize, docs/methods.md §2.8) and saved as PNG named
 ``<stem>x{s}.png`` (the EDSR/SwinIR ``LR_bicubic/X{s}`` convention).
 
 ``--degradation bd|dn`` writes RDN's benchmark degradations instead (gansr.data.degradations: Gaussian blur 7x7

@@ -1,5 +1,5 @@
 """gansr-interpolate: ESRGAN network interpolation ``(1 - alpha) * PSNR + alpha * GAN`` per tensor
-([ESR] ``net_interp.py``; METHODS.md 2.6).
+([ESR] ``net_interp.py``; docs/methods.md §2.6).
 
     gansr-interpolate --a RRDB_PSNR_x4.pth --b RRDB_ESRGAN_x4.pth --alpha 0.8 --out interp_08.pth
 

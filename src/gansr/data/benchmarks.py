@@ -11,7 +11,7 @@ Layout (the EDSR/SwinIR benchmark-package convention)::
 the folder, so subset scores are never logged under the full set's name.
 
 Evaluation conventions (crop ``scale`` pixels, Y channel, MATLAB ``rgb2ycbcr``) are in gansr.metrics
-(METHODS.md 1.8, 2.7).
+(docs/methods.md §1.8, 2.7).
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def benchmark_dataset(
             ``PIRM_val``, ``PIRM_test``, ``PIRM_selfval``, ``DIV2K_val``).
         root: folder holding ``<Name>/HR``.
         scale: SR factor.
-        mod: HR mod-crop (default ``scale``; FASRGAN's tables use 12, METHODS.md 1.8).
+        mod: HR mod-crop (default ``scale``; FASRGAN's tables use 12, docs/methods.md §1.8).
         cache_dir: gansr cache root; LR images that are not shipped with the set go to
             ``<cache_dir>/lr/<dataset name>/X{scale}[_mod{mod}]`` (default: see gansr.data.datasets).
         folder: folder under ``root`` to read instead of ``<Name>`` (e.g. ``Urban100_subset``); the dataset is

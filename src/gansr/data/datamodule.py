@@ -1,7 +1,7 @@
 """``SRDataModule``: wraps datasets built by Hydra into Lightning dataloaders.
 
 Batches: ``{"lr": (B,3,h,w), "hr": (B,3,s*h,s*w), "name": list[str]}``, float32 RGB in [0,1]. Training uses the
-global ``batch_size`` split over devices (the official runs: 16 per iteration, METHODS.md 1.7); validation/test use
+global ``batch_size`` split over devices (the official runs: 16 per iteration, docs/methods.md §1.7); validation/test use
 batch 1 on whole images (sizes differ), one loader per dataset in the order given (``val_names[i]`` is
 ``dataloader_idx`` i).
 

@@ -1,7 +1,7 @@
 """Paired LR/HR datasets built from a folder of HR images.
 
 The LR image of every HR image is MATLAB ``imresize(uint8_hr, 1/s, 'bicubic')`` of the whole mod-cropped HR
-image (METHODS.md 1.7 / 2.8: FASRGAN ``scripts/generate_mod_LR_bic.m``, the EDSR/SwinIR ``LR_bicubic/X{s}``
+image (docs/methods.md §1.7 / 2.8: FASRGAN ``scripts/generate_mod_LR_bic.m``, the EDSR/SwinIR ``LR_bicubic/X{s}``
 benchmark convention). It is made once and cached as ``<stem>x{s}.png``, so an item costs two PNG reads
 (HR and LR) plus a crop — never a resize.
 
@@ -114,7 +114,7 @@ class HRFolderDataset(Dataset):
     Items: ``{"lr": (3,h,w), "hr": (3,s*h,s*w), "name": str}``, float32 RGB in [0,1].
     ``patch_size=None``: whole images, HR mod-cropped to ``mod`` (validation/test).
     ``patch_size=P``: a random aligned crop, HR ``(3,P,P)`` and LR ``(3,P/s,P/s)``, flipped/transposed when
-    ``augment`` (METHODS.md 1.7).
+    ``augment`` (docs/methods.md §1.7).
 
     Args:
         name: dataset name (logged metric names ``val/<name>/psnr``; LR cache sub-folder).
@@ -123,7 +123,7 @@ class HRFolderDataset(Dataset):
         patch_size: HR training patch size (a multiple of ``scale``), or None for whole images.
         augment: random hflip, vflip and transpose, each p = 0.5.
         mod: HR images are cropped (bottom/right) to a multiple of ``mod`` (a multiple of ``scale``;
-            default ``scale``). FASRGAN's evaluation used ``mod=12`` ("GTmod12", METHODS.md 1.8).
+            default ``scale``). FASRGAN's evaluation used ``mod=12`` ("GTmod12", docs/methods.md §1.8).
         lr_cache_dir: folder for the cached LR PNGs (see the module docstring for the default).
         repeat: each epoch visits every image ``repeat`` times (BasicSR ``dataset_enlarge_ratio``).
         decoded_cache_dir: read the HR and LR images from a uint8 cache there (decoded once, memory-mapped,

@@ -1,6 +1,6 @@
 """DIV2K: download, sub-image extraction and the sub-image training dataset.
 
-Training data of ESRGAN and FASRGAN (METHODS.md 1.7, 2.5): the 800 DIV2K training HR images (Agustsson &
+Training data of ESRGAN and FASRGAN (docs/methods.md §1.7, 2.5): the 800 DIV2K training HR images (Agustsson &
 Timofte, NTIRE 2017, https://data.vision.ee.ethz.ch/cvl/DIV2K/) cut into 480x480 sub-images with step 240
 (FASRGAN ``scripts/extract_subimgs_single.py``: crop 480, step 240, threshold 48; BasicSR
 ``scripts/data_preparation/extract_subimages.py``: LR 120/60 at x4, PNG compression 3), with LR sub-images cut
@@ -203,8 +203,7 @@ def extract_subimages(
 
     Writes ``<out_dir>/HR/<stem>_s###.png`` (``crop`` x ``crop``) and
     ``<out_dir>/LR_bicubic/X{scale}/<stem>_s###x{scale}.png`` (``crop/scale`` square), the LR cut from the
-    MATLAB-exact bicubic LR of the whole (mod-cropped) HR image. Defaults: FASRGAN's 480/240/48 (METHODS.md
-    1.7); BasicSR uses ``thresh=0``. Images already done are skipped; images smaller than ``crop`` are skipped
+    MATLAB-exact bicubic LR of the whole (mod-cropped) HR image. Defaults: FASRGAN's 480/240/48 (docs/methods.md §1.7); BasicSR uses ``thresh=0``. Images already done are skipped; images smaller than ``crop`` are skipped
     with a warning. Returns the number of sub-images.
     """
     hr_dir, out_dir = Path(hr_dir).expanduser(), Path(out_dir).expanduser()

@@ -1,8 +1,8 @@
 """MATLAB-exact bicubic ``imresize`` in PyTorch (batched, CPU or GPU).
 
-Reproduces MATLAB's ``imresize(img, scale, 'bicubic')`` (METHODS.md 2.8; [BSR]
+Reproduces MATLAB's ``imresize(img, scale, 'bicubic')`` (docs/methods.md §2.8; [BSR]
 ``basicsr/utils/matlab_functions.py::imresize``), which made the LR images of every SR benchmark and of the
-DIV2K training LR (FASRGAN ``scripts/generate_mod_LR_bic.m``, METHODS.md 1.7):
+DIV2K training LR (FASRGAN ``scripts/generate_mod_LR_bic.m``, docs/methods.md §1.7):
 
 * output size ``ceil(in * scale)`` (or an explicit ``size``, then ``scale = out / in`` per dimension);
 * output pixel ``x`` (1-based) centred at input coordinate ``u = x / s + 0.5 * (1 - 1 / s)``;
@@ -15,7 +15,7 @@ DIV2K training LR (FASRGAN ``scripts/generate_mod_LR_bic.m``, METHODS.md 1.7):
 
 ``torch.nn.functional.interpolate(mode="bicubic", antialias=True)`` differs from this within two pixels of
 every border (it truncates and renormalises the kernel instead of mirroring) and floors the output size, so
-it must not be used to make benchmark LR images (METHODS.md 2.8).
+it must not be used to make benchmark LR images (docs/methods.md §2.8).
 """
 from __future__ import annotations
 
@@ -156,7 +156,7 @@ def imresize(
 def imresize_uint8(arr: np.ndarray, scale: float) -> np.ndarray:
     """MATLAB ``imresize(uint8_img, scale, 'bicubic')``: ``(H,W,C)`` or ``(H,W)`` uint8 -> same layout, uint8.
 
-    This is the benchmark LR convention (Set5 ``LR_bicubic/X4``: ``imresize_uint8(hr, 1/4)``, METHODS.md 2.8).
+    This is the benchmark LR convention (Set5 ``LR_bicubic/X4``: ``imresize_uint8(hr, 1/4)``, docs/methods.md §2.8).
     """
     if arr.dtype != np.uint8:
         raise TypeError(f"imresize_uint8 expects a uint8 array, got {arr.dtype}")

@@ -2,7 +2,7 @@
 
 Conventions of the official code: FASRGAN ``codes/data/util.py`` (``modcrop``, ``augment``) and
 ``codes/data/LRHR_dataset.py`` (random aligned crop), BasicSR ``basicsr/data/transforms.py``
-(``mod_crop``, ``paired_random_crop``) — METHODS.md 1.7.
+(``mod_crop``, ``paired_random_crop``) — docs/methods.md §1.7.
 """
 from __future__ import annotations
 

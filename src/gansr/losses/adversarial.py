@@ -1,4 +1,4 @@
-"""Adversarial objectives on discriminator LOGITS (METHODS.md 1.4, 2.4, 3, 4, 5).
+"""Adversarial objectives on discriminator LOGITS (docs/methods.md §1.4, 2.4, 3, 4, 5).
 
 Every objective is unweighted: the GAN LightningModule multiplies ``generator_loss`` by its adversarial weight
 (e.g. 5e-3 for ESRGAN/FASRGAN, 1 for PESR, 0.15 for EDSR-GAN, 1e-3 for SRGAN). Discriminator losses carry
@@ -70,7 +70,7 @@ class AdversarialObjective(nn.Module):
 
 
 class VanillaGAN(AdversarialObjective):
-    """Standard GAN with the non-saturating generator loss (SRGAN, EDSR-GAN; METHODS.md 4, 5).
+    """Standard GAN with the non-saturating generator loss (SRGAN, EDSR-GAN; docs/methods.md §4, 5).
 
     G: ``BCE(fake, 1)`` (= ``-log D(G(LR))``); ``real_logits`` is not used (may be ``None``).
     D: ``BCE(real, 1) + BCE(fake, 0)`` for ``d_reduction="sum"`` (EDSR ``src/loss/adversarial.py``; also
@@ -102,7 +102,7 @@ class VanillaGAN(AdversarialObjective):
 
 
 class RelativisticAverageGAN(AdversarialObjective):
-    """Relativistic average GAN as coded in ESRGAN/FASRGAN/Fs-SRGAN (METHODS.md 1.4 step 5, 2.4).
+    """Relativistic average GAN as coded in ESRGAN/FASRGAN/Fs-SRGAN (docs/methods.md §1.4 step 5, 2.4).
 
     G: ``½[BCE(real − E_b[fake], 0) + BCE(fake − E_b[real], 1)]`` (caller passes ``real`` detached). The code
     averages the two terms (×½), i.e. half the paper's sum; we follow the code that produced the weights.
@@ -134,7 +134,7 @@ class RelativisticAverageGAN(AdversarialObjective):
 
 
 class RelativisticStandardGAN(AdversarialObjective):
-    """Relativistic standard GAN with an optional focal generator loss (PESR ``train.py``; METHODS.md 3).
+    """Relativistic standard GAN with an optional focal generator loss (PESR ``train.py``; docs/methods.md §3).
 
     D: ``BCE(real − fake, 1)`` (no averaging of two terms).
     G: ``FocalBCE_γ(fake − real, 1) = mean[(1 − sigmoid(fake − real))^γ · BCE_elem(fake − real, 1)]``,
@@ -160,7 +160,7 @@ class RelativisticStandardGAN(AdversarialObjective):
 
 
 class PixelMapGAN(AdversarialObjective):
-    """FASRGAN's per-pixel map term as coded (METHODS.md 1.4 step 6 and D step); plain, not relativistic.
+    """FASRGAN's per-pixel map term as coded (docs/methods.md §1.4 step 6 and D step); plain, not relativistic.
 
     G: ``½[BCE(real_map, 0) + BCE(fake_map, 1)]`` — the first half is a constant (real_map detached by the
     caller) kept so logged values match the official code; only ``½·BCE(fake_map, 1)`` carries gradient.

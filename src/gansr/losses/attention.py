@@ -1,4 +1,4 @@
-"""FASRGAN fine-grained attention loss (METHODS.md 1.4 step 7; [FA] ``models/FASRGAN_model.py``).
+"""FASRGAN fine-grained attention loss (docs/methods.md §1.4, attention term; [FA] ``models/FASRGAN_model.py``).
 
 The UNet discriminator's per-pixel map on SR, ``M_f = sigmoid(map_fake)``, says where SR already looks real;
 pixels it finds fake (small ``M_f``) get a larger L1 weight ``1 − M_f``. The weight is detached: the
@@ -15,7 +15,7 @@ from torch import nn
 
 
 def attention_weights(map_logits: torch.Tensor) -> torch.Tensor:
-    """FASRGAN's per-pixel attention weight ``1 − sigmoid(C_m^f)``, detached (METHODS.md 1.4 step 7).
+    """FASRGAN's per-pixel attention weight ``1 − sigmoid(C_m^f)``, detached (docs/methods.md §1.4, attention term).
 
     Shape: map logits ``(B,C,H,W)`` (the UNet's score map on SR, C = 3 in FASRGAN) -> same shape, values in
     [0,1], no gradient. Large where D finds the pixel fake.

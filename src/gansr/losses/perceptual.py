@@ -1,6 +1,6 @@
-"""VGG19 perceptual (content) loss (METHODS.md 1.4 step 3, 2.4, 3, 4, 5, 8.1).
+"""VGG19 perceptual (content) loss (docs/methods.md §1.4 step 3, 2.4, 3, 4, 5, 8.1).
 
-Layer per method (METHODS.md 6 row 12): ESRGAN, FASRGAN, Fs-SRGAN, PESR and EDSR-GAN use conv5_4 BEFORE its
+Layer per method (docs/methods.md §6 row 12): ESRGAN, FASRGAN, Fs-SRGAN, PESR and EDSR-GAN use conv5_4 BEFORE its
 ReLU (torchvision ``vgg19().features[:35]``); SRGAN uses conv5_4 AFTER the ReLU (``features[:36]``).
 Inputs are [0,1] RGB, normalised with the ImageNet mean/std before VGG, which is what BasicSR/FASRGAN do on
 [0,1] data and what PESR/EDSR's MeanShift does on [0,255] data, so the loss weights carry over unchanged.
@@ -160,7 +160,7 @@ class PerceptualLoss(nn.Module):
             i.e. the paper's squared Euclidean distance normalised by the feature-map W·H with channels
             SUMMED (= SRGAN-TF's ``0.0061 · mean_{b,h,w} Σ_c Δ²``). Weight 1 is the paper's ``l_X`` (pair it
             with adversarial weight 1e-3). Equivalent to ``"mse"`` with weight ``512/12.75² ≈ 3.15`` at conv5_x;
-            plain ``mse`` with weight 0.006 would be 512× too small (METHODS.md 5). Use layer conv5_4 with
+            plain ``mse`` with weight 0.006 would be 512× too small (docs/methods.md §5). Use layer conv5_4 with
             ``before_activation=False``. The 1/12.75 was calibrated on the authors' VGG; torchvision's VGG19 on
             ImageNet-normalised input may give features of another magnitude, ``feature_scale`` re-calibrates.
     feature_scale: extra multiplier on both feature maps (all criteria), default 1.

@@ -1,7 +1,7 @@
 """Pixel loss: weighted L1 or MSE between the SR output and the HR target.
 
-ESRGAN/FASRGAN: L1 with weight 1e-2 on [0,1] data (METHODS.md 1.4, 2.4). PESR and EDSR-GAN work on
-[0,255] data; on [0,1] tensors their L1 weights become 255 and 25.5 (METHODS.md 8.1).
+ESRGAN/FASRGAN: L1 with weight 1e-2 on [0,1] data (docs/methods.md §1.4, 2.4). PESR and EDSR-GAN work on
+[0,255] data; on [0,1] tensors their L1 weights become 255 and 25.5 (docs/methods.md §8.1).
 """
 
 from __future__ import annotations

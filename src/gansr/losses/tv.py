@@ -1,7 +1,7 @@
-"""Total-variation loss (anisotropic L1), as used by PESR (METHODS.md 3).
+"""Total-variation loss (anisotropic L1), as used by PESR (docs/methods.md §3).
 
 PESR: ``TV = sum|dx| + sum|dy|`` summed (not averaged) over batch, channels and pixels, weight 1e-6 on
-[0,255] data, i.e. weight 2.55e-4 on [0,1] data (still a sum; METHODS.md 8.1).
+[0,255] data, i.e. weight 2.55e-4 on [0,1] data (still a sum; docs/methods.md §8.1).
 """
 
 from __future__ import annotations

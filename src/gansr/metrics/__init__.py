@@ -1,4 +1,4 @@
-"""Image-quality metrics with the conventions of the SR papers (METHODS.md 1.8, 2.7).
+"""Image-quality metrics with the conventions of the SR papers (docs/methods.md §1.8, 2.7).
 
 Plain per-image functions on ``(B,3,H,W)`` RGB tensors in [0,1] (``quantize`` first for 8-bit numbers)::
 

@@ -3,7 +3,7 @@
 Each metric keeps a float64 ``total`` and an integer ``count`` reduced with ``sum`` across processes, so the result is
 the mean over all images whatever the split between GPUs (a mean of per-GPU means would weight GPUs, not images).
 ``update(sr, hr)`` takes ``(B,3,H,W)`` RGB in [0,1], quantises both to 8-bit levels first (BasicSR ``tensor2img``,
-METHODS.md 2.7) and adds one score per image; no-reference metrics ignore ``hr``. ``score(sr, hr) -> (B,)`` gives the
+docs/methods.md §2.7) and adds one score per image; no-reference metrics ignore ``hr``. ``score(sr, hr) -> (B,)`` gives the
 per-image values without accumulating them; calling the metric, ``metric(sr, hr)``, accumulates and returns the value of
 that batch alone (torchmetrics ``forward``; with B=1 the per-image value, as ``gansr-score`` uses it).
 

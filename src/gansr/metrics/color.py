@@ -1,6 +1,6 @@
 """Luma (Y) of MATLAB's ``rgb2ycbcr``, the channel every SR paper's PSNR/SSIM/NIQE/Ma is measured on.
 
-MATLAB ``rgb2ycbcr`` (ITU-R BT.601, studio range), METHODS.md 2.7:
+MATLAB ``rgb2ycbcr`` (ITU-R BT.601, studio range), docs/methods.md §2.7:
 ``Y = 16 + 65.481 R + 128.553 G + 24.966 B`` with R, G, B in [0, 1], so Y lies in [16, 235].
 For a double image MATLAB returns Y/255 unrounded (BasicSR's ``to_y_channel`` multiplies back by 255); for a uint8
 image it returns Y rounded to integers (PIRM / FASRGAN ``convert_shave_image.m``, used for NIQE, Ma and RMSE).

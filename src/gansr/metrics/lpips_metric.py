@@ -1,6 +1,6 @@
 """LPIPS (Zhang et al., CVPR 2018) through the ``lpips`` package: AlexNet trunk + learned linear layers.
 
-Versions (METHODS.md 1.8, 6 row 14): ``"0.1"`` is the current ``lpips`` default; ``"0.0"`` is the pre-v0.1 release
+Versions (docs/methods.md §1.8, 6 row 14): ``"0.1"`` is the current ``lpips`` default; ``"0.0"`` is the pre-v0.1 release
 (no input scaling layer, other linear weights) that FASRGAN's ``Test_scripts/LPIPS`` and in-training LPIPS used.
 Inputs are RGB in [0, 1] and are mapped to [-1, 1], the range ``lpips`` expects.
 

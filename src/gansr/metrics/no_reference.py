@@ -3,13 +3,13 @@
 * NIQE (Mittal, Soundararajan, Bovik, IEEE SPL 2013) with the official LIVE pristine parameters
   (``modelparameters.mat``: ``mu_prisparam`` 1x36, ``cov_prisparam`` 36x36), 96x96 blocks, two scales (the second by
   MATLAB-style bicubic x0.5). The feature/distance code is ``pyiqa.archs.niqe_arch.niqe`` (pyiqa 0.1.16, a port of
-  BasicSR's ``basicsr/metrics/niqe.py``, METHODS.md 2.7); the input conversion is ours and explicit.
+  BasicSR's ``basicsr/metrics/niqe.py``, docs/methods.md §2.7); the input conversion is ours and explicit.
   Set14 baboon (GTmod12 crop, Y, no crop) gives 5.7300 here against MATLAB's 5.7296 (tests/test_metrics_golden.py).
 * Ma (Ma, Yang, Yang, Yang, CVIU 2017, "NRQM"): ``pyiqa.archs.nrqm_arch.nrqm`` (DCT, GSM and SVD features, three
   random forests and a linear regression) with the regression parameters of pyiqa's ``NRQM_model.mat``.
 * PI = ((10 - Ma) + NIQE) / 2 (PIRM 2018, ``evaluate_results.m``); lower is better.
 
-Conventions (PIRM / FASRGAN ``Test_scripts/PI``, METHODS.md 1.8): MATLAB Y channel of the uint8 image, i.e. rounded
+Conventions (PIRM / FASRGAN ``Test_scripts/PI``, docs/methods.md §1.8): MATLAB Y channel of the uint8 image, i.e. rounded
 (``round_y=True``), ``crop_border`` pixels shaved per side (PIRM used 4, FASRGAN's script 0).
 
 Parameter files are found with :func:`gansr.utils.weights.fetch_weight` in :func:`~gansr.utils.weights.default_cache_dir`

@@ -1,4 +1,4 @@
-"""Full-reference fidelity metrics with the MATLAB / BasicSR conventions of the SR papers (METHODS.md 1.8, 2.7).
+"""Full-reference fidelity metrics with the MATLAB / BasicSR conventions of the SR papers (docs/methods.md §1.8, 2.7).
 
 All functions take ``sr`` and ``hr`` as ``(B,3,H,W)`` RGB tensors in [0, 1] and return one float64 value per image,
 ``(B,)``. Conventions, all explicit:
@@ -66,7 +66,7 @@ def rmse(sr: Tensor, hr: Tensor, *, crop_border: int, y_channel: bool = True, ro
 def psnr(sr: Tensor, hr: Tensor, *, crop_border: int, y_channel: bool = True, round_y: bool = False) -> Tensor:
     """PSNR in dB, ``10 log10(255^2 / MSE)`` in float64, ``inf`` for identical images: ``(B,3,H,W) x2 -> (B,)``.
 
-    Matches BasicSR ``calculate_psnr`` and FASRGAN ``calculate_PSNR_SSIM.m`` (METHODS.md 1.8, 2.7): Y of
+    Matches BasicSR ``calculate_psnr`` and FASRGAN ``calculate_PSNR_SSIM.m`` (docs/methods.md §1.8, 2.7): Y of
     ``rgb2ycbcr(im2double(.))``, not rounded. ``round_y=True`` is MATLAB ``rgb2ycbcr`` of the uint8 image (Y rounded),
     the convention of the RCAN/EDSR-era MATLAB scripts behind the published Bicubic row (Set5 x4: 28.42 dB).
     """

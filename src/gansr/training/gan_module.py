@@ -2,8 +2,8 @@
 
 Per iteration: ``SR = G(E(LR))``; a generator step with D frozen and a discriminator step on ``SR.detach()``
 (in the order ``step_order`` names: ESRGAN/FASRGAN/Fs-SRGAN/SRGAN update G first, PESR and EDSR-GAN update D
-first, METHODS.md 3-4); schedulers stepped once; the G-only EMA updated; the module's own iteration counter
-advanced (Lightning's ``global_step`` moves twice per batch with two optimizers, METHODS.md 8.2).
+first, docs/methods.md §3-4); schedulers stepped once; the G-only EMA updated; the module's own iteration counter
+advanced (Lightning's ``global_step`` moves twice per batch with two optimizers, docs/methods.md §8.2).
 
 The methods differ only in their parts, passed to the constructor:
 
@@ -12,10 +12,10 @@ part               what it switches
 =================  ==========================================================================================
 objective          the GAN objective on D's global logits (vanilla, relativistic average, relativistic standard)
 discriminator      returns logits (B,1), or ``(logits (B,1), map (B,C,H,W))`` for FASRGAN's UNet; with a map, the
-                   per-pixel BCE term of FASRGAN (``adversarial_map_weight``, METHODS.md 1.4 step 6) is added
-attention          FASRGAN's fine-grained attention loss on the map (METHODS.md 1.4 step 7); needs a map
-mask               mask-aided training: D sees ``SR * mask`` (METHODS.md 7); computed once per iteration, no grad
-extractor          Fs-SRGAN's shared E: ``G'(E(LR))`` and ``D'(E(x))``; owned by both optimizers (METHODS.md 1.5)
+                   per-pixel BCE term of FASRGAN (``adversarial_map_weight``, docs/methods.md §1.4 step 6) is added
+attention          FASRGAN's fine-grained attention loss on the map (docs/methods.md §1.4, attention term); needs a map
+mask               mask-aided training: D sees ``SR * mask`` (docs/methods.md §7); computed once per iteration, no grad
+extractor          Fs-SRGAN's shared E: ``G'(E(LR))`` and ``D'(E(x))``; owned by both optimizers (docs/methods.md §1.5)
 =================  ==========================================================================================
 """
 from __future__ import annotations
@@ -57,7 +57,7 @@ class GANModule(SRModule):
         step_order: "g_first" or "d_first".
         fp32_sr: compute ``SR = G(E(LR))`` and the mask outside autocast, in fp32, under ``trainer.precision=bf16-mixed``
             (the losses and D still autocast). On for the [0,255] mask rows of PESR and EDSR-GAN: bf16 moves their
-            output by about 1.2 grey levels, the size of the mask's saturation point (METHODS.md 7, "Precision").
+            output by about 1.2 grey levels, the size of the mask's saturation point (docs/methods.md §7, "Precision").
         optimizer_g, optimizer_d: partial ``params -> Optimizer``.
         scheduler_g, scheduler_d: partial ``optimizer -> LRScheduler`` (stepped once per iteration) or None.
     """
@@ -114,7 +114,7 @@ class GANModule(SRModule):
         return self.step_network("discriminator")(extractor(x) if extractor is not None else x)
 
     def discriminator_parameters(self) -> list[nn.Parameter]:
-        """D (and E when shared): what the discriminator optimizer owns (METHODS.md 1.5)."""
+        """D (and E when shared): what the discriminator optimizer owns (docs/methods.md §1.5)."""
         params = list(self.discriminator.parameters())
         if self.extractor is not None:
             params = list(self.extractor.parameters()) + params
@@ -127,7 +127,7 @@ class GANModule(SRModule):
         return optimizers, schedulers
 
     def discriminator_inputs(self, sr: torch.Tensor, hr: torch.Tensor, mask: torch.Tensor | None):
-        """``(fake, real)`` as D sees them: ``SR * mask`` and HR (or ``HR * mask``), METHODS.md 7.1 rows 4-5
+        """``(fake, real)`` as D sees them: ``SR * mask`` and HR (or ``HR * mask``), docs/methods.md §7.1 rows 4-5
         (:meth:`gansr.training.mask.ErrorMask.masked_inputs`)."""
         return (sr, hr) if mask is None else self.mask.masked_inputs(sr, hr, mask)
 
@@ -145,7 +145,7 @@ class GANModule(SRModule):
         fake_logits, fake_map = split_discriminator_output(self.discriminate(fake_in))
         real_logits = real_map = None
         if self.objective.uses_real_in_generator_step or (fake_map is not None and self.map_objective is not None):
-            with torch.no_grad():  # the real branch carries no gradient in the G step (METHODS.md 1.4, 1.5, 2.4)
+            with torch.no_grad():  # the real branch carries no gradient in the G step (docs/methods.md §1.4, 1.5, 2.4)
                 real_logits, real_map = split_discriminator_output(self.discriminate(real_in))
         terms["adversarial"] = self.adversarial_weight * self.objective.generator_loss(real_logits, fake_logits)
         if fake_map is not None and self.map_objective is not None and self.adversarial_map_weight > 0:
@@ -157,7 +157,7 @@ class GANModule(SRModule):
         return terms
 
     def discriminator_losses(self, sr: torch.Tensor, hr: torch.Tensor, mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """D terms on ``sr`` (already detached): global objective + FASRGAN's map term (weight 1, METHODS.md 1.4)."""
+        """D terms on ``sr`` (already detached): global objective + FASRGAN's map term (weight 1, docs/methods.md §1.4)."""
         fake_in, real_in = self.discriminator_inputs(sr, hr, mask)
         if self.batch_real_fake:  # one forward; only without BatchNorm in D/E unless forced (speed.batch_real_fake)
             both = split_discriminator_output(self.discriminate(torch.cat([real_in, fake_in])))

@@ -1,12 +1,12 @@
-"""Error mask for mask-aided adversarial training (Jiang et al. 2023; METHODS.md 7, 7.1).
+"""Error mask for mask-aided adversarial training (Jiang et al. 2023; docs/methods.md §7, 7.1).
 
 ``mask = clip(k · E[(error_scale · (SR − HR))²] + b, 0, 1)``, computed under ``torch.no_grad`` (a weighting,
 not a loss: no gradient reaches G through the mask). The discriminator then sees ``SR · mask`` in both the
 G and the D step, and ``HR · mask`` as its real input (``apply_to_real``, default True: with an unmasked HR the
 mask's dimming alone tells D which input is fake; docs/methods.md, "The mask's real input"). Pixel, perceptual and TV losses use the
-unmasked SR (METHODS.md 7.1 rows 3–6).
+unmasked SR (docs/methods.md §7.1 rows 3–6).
 
-``error_scale`` puts the error in the baseline's native units (METHODS.md 7.1 row 2): 1 for ESRGAN (its code
+``error_scale`` puts the error in the baseline's native units (docs/methods.md §7.1 row 2): 1 for ESRGAN (its code
 works on [0,1]; the mask stays near 0.5, at most 0.7), 255 for PESR and EDSR-GAN (their code works on [0,255];
 the mask is 0.5 at zero error and saturates at 1 above about 1.6 grey levels with k=0.2, b=0.5).
 """
@@ -29,7 +29,7 @@ class ErrorMask:
     Args:
         k, b: slope and offset (paper: 0.2 and 0.5 in all experiments).
         error_scale: multiplies ``SR − HR`` before squaring (1 for [0,1] baselines, 255 for [0,255] ones).
-        reduction: ``"pixel"`` (default, METHODS.md 7.1 row 1) or ``"channel"``.
+        reduction: ``"pixel"`` (default, docs/methods.md §7.1 row 1) or ``"channel"``.
         window: odd size of a local box average of the squared error (1 = none); the paper speaks of
             "regions". Padding is by reflection, so H and W must exceed ``window // 2``.
         apply_to_real: also multiply HR by the mask (default True; the paper names only SR, but with HR unmasked

@@ -1,5 +1,5 @@
-"""PSNR-oriented pre-training: one optimizer, pixel loss only (ESRGAN Sec. 3.4 / METHODS.md 2.5; Fs-SRGAN's
-E+G' pre-training, METHODS.md 1.5; EDSR and PESR L1 stages, METHODS.md 3-4)."""
+"""PSNR-oriented pre-training: one optimizer, pixel loss only (ESRGAN Sec. 3.4 / docs/methods.md §2.5; Fs-SRGAN's
+E+G' pre-training, docs/methods.md §1.5; EDSR and PESR L1 stages, docs/methods.md §3-4)."""
 from __future__ import annotations
 
 from collections.abc import Callable

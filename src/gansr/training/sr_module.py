@@ -37,11 +37,11 @@ class SRModule(pl.LightningModule):
 
     Args:
         generator: the SR network. With a shared extractor it takes the extractor's features (Fs-SRGAN's G').
-        extractor: Fs-SRGAN's shared feature extractor E (METHODS.md 1.5) or None.
-        scale: up-scaling factor (validation border crop = scale, METHODS.md 1.8).
+        extractor: Fs-SRGAN's shared feature extractor E (docs/methods.md §1.5) or None.
+        scale: up-scaling factor (validation border crop = scale, docs/methods.md §1.8).
         generator_init: checkpoint to start from: a gansr Lightning checkpoint (its generator, extractor and
             EMA weights are taken) or any generator file the converter understands (official ESRGAN, BasicSR,
-            FASRGAN old-arch keys; METHODS.md 2.2).
+            FASRGAN old-arch keys; docs/methods.md §2.2).
         generator_init_scale: the scale of the ``generator_init`` model when it differs from ``scale``: EDSR-PyTorch's
             x4-from-x2 start (``src/demo.sh``; the mask paper's EDSR-GAN), EDSR/PESR generators only: every tensor
             that fits is copied, the up-sampler tensors that do not keep their fresh init
@@ -128,7 +128,7 @@ class SRModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ init weights
     def load_generator_init(self, path: str | Path, init_scale: int | None = None) -> None:
-        """Initialise G (and E) from a gansr checkpoint or an official generator file (METHODS.md 2.2); from a model
+        """Initialise G (and E) from a gansr checkpoint or an official generator file (docs/methods.md §2.2); from a model
         of another scale (``init_scale``) the EDSR-PyTorch way (see ``generator_init_scale``)."""
         state = safe_load(path)
         if init_scale not in (None, self.scale):

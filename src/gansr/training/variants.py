@@ -19,7 +19,7 @@ from gansr.training.gan_module import GANModule
 
 
 class SRGAN(GANModule):
-    """SRGAN (Ledig et al., CVPR 2017; METHODS.md 5): vanilla non-saturating GAN, G step first.
+    """SRGAN (Ledig et al., CVPR 2017; docs/methods.md §5): vanilla non-saturating GAN, G step first.
 
     Defaults: ``objective=VanillaGAN()``, ``adversarial_weight=1e-3``.
     """
@@ -30,7 +30,7 @@ class SRGAN(GANModule):
 
 
 class ESRGAN(GANModule):
-    """ESRGAN (Wang et al., ECCVW 2018; METHODS.md 2.4): relativistic average GAN as coded (terms averaged),
+    """ESRGAN (Wang et al., ECCVW 2018; docs/methods.md §2.4): relativistic average GAN as coded (terms averaged),
     G step first, ``adversarial_weight=5e-3``."""
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, objective: nn.Module | None = None, **kwargs) -> None:
@@ -39,10 +39,10 @@ class ESRGAN(GANModule):
 
 
 class FASRGAN(ESRGAN):
-    """FASRGAN (Yan et al., IEEE TMM 2021; METHODS.md 1.3-1.4): ESRGAN's objective on the UNet's global score,
+    """FASRGAN (Yan et al., IEEE TMM 2021; docs/methods.md §1.3-1.4): ESRGAN's objective on the UNet's global score,
     plus the per-pixel map term (``adversarial_map_weight=5e-3``) and the fine-grained attention loss with
     lambda2 = 1e-2 (the paper's value, "used in our FASRGAN"; the official json's 5e-2 is ``fasrgan_official``,
-    METHODS.md 1.7a). The discriminator must return ``(logits, map)``."""
+    docs/methods.md §1.7a). The discriminator must return ``(logits, map)``."""
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, objective: nn.Module | None = None, **kwargs) -> None:
         kwargs.setdefault("map_objective", PixelMapGAN())
@@ -52,7 +52,7 @@ class FASRGAN(ESRGAN):
 
 
 class FsSRGAN(ESRGAN):
-    """Fs-SRGAN (Yan et al., IEEE TMM 2021; METHODS.md 1.5): ESRGAN's losses with a feature extractor E shared by
+    """Fs-SRGAN (Yan et al., IEEE TMM 2021; docs/methods.md §1.5): ESRGAN's losses with a feature extractor E shared by
     G' and D'. ``extractor`` is required; it is owned by both optimizers."""
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, extractor: nn.Module, objective: nn.Module | None = None, **kwargs) -> None:
@@ -62,7 +62,7 @@ class FsSRGAN(ESRGAN):
 
 
 class FAFsSRGAN(FASRGAN):
-    """FA+Fs-SRGAN (Yan et al., IEEE TMM 2021; METHODS.md 1.6): FASRGAN's losses with the UNet on E's features
+    """FA+Fs-SRGAN (Yan et al., IEEE TMM 2021; docs/methods.md §1.6): FASRGAN's losses with the UNet on E's features
     (64 input channels) and the shared extractor owned by both optimizers; attention weight 1e-2 as FASRGAN."""
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, extractor: nn.Module, objective: nn.Module | None = None, **kwargs) -> None:
@@ -72,7 +72,7 @@ class FAFsSRGAN(FASRGAN):
 
 
 class PESR(GANModule):
-    """PESR (Vu et al., ECCVW 2018; METHODS.md 3): relativistic standard GAN with focal weighting (gamma 1),
+    """PESR (Vu et al., ECCVW 2018; docs/methods.md §3): relativistic standard GAN with focal weighting (gamma 1),
     D step first, ``adversarial_weight=1``."""
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, objective: nn.Module | None = None, **kwargs) -> None:
@@ -82,7 +82,7 @@ class PESR(GANModule):
 
 
 class EDSRGAN(GANModule):
-    """EDSR-GAN (EDSR-PyTorch ``--loss 5*VGG54+0.15*GAN``; METHODS.md 4): vanilla GAN with the D loss a sum of the
+    """EDSR-GAN (EDSR-PyTorch ``--loss 5*VGG54+0.15*GAN``; docs/methods.md §4): vanilla GAN with the D loss a sum of the
     real and fake terms, D step first, ``adversarial_weight=0.15``."""
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, objective: nn.Module | None = None, **kwargs) -> None:

@@ -1,4 +1,4 @@
-"""Loading weight files safely and mapping the official key schemes to gansr's names (METHODS.md 2.2, 1.9 #8, 3).
+"""Loading weight files safely and mapping the official key schemes to gansr's names (docs/methods.md §2.2, 1.9 #8, 3).
 
 * :func:`safe_load` - ``torch.load(weights_only=True)``; a file that needs code to unpickle is refused, a file
   changed after it was written (:func:`check_integrity`: a stored CRC-32 does not match) too.

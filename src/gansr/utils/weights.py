@@ -1,6 +1,6 @@
 """Find a pretrained weight or parameter file: local path, cache folder, then an announced, checked download.
 
-Development and CI machines are offline (METHODS.md 8.3), so a missing file must fail with one short line that says
+Development and CI machines are offline (docs/methods.md §8.3), so a missing file must fail with one short line that says
 which file is missing, where it was looked for, which URL was tried and where to put it, instead of a long urllib
 traceback. Nothing downloads silently: a download prints what it fetches and where it puts it (stderr), and
 ``gansr-fetch-weights`` (``gansr.cli.fetch_weights``) fetches every file up front on a connected machine.
