@@ -24,10 +24,12 @@ from gansr.archs.bicubic import BicubicUpsampler
 from gansr.archs.edsr import EDSR
 from gansr.archs.edsr_discriminator import EDSRDiscriminator
 from gansr.archs.fs_discriminator import FsVGGDiscriminator
+from gansr.archs.msrresnet import MSRResNet
 from gansr.archs.rrdbnet import RRDBNet
 from gansr.archs.shared_extractor import SharedExtractor
 from gansr.archs.srgan_discriminator import SRGANDiscriminator
 from gansr.archs.srresnet import SRResNet
+from gansr.archs.srresnet_basicsr import SRResNetBasicSR
 from gansr.archs.unet_discriminator import UNetDiscriminator
 from gansr.archs.vgg_discriminator import VGGStyleDiscriminator
 from gansr.losses.adversarial import (
@@ -60,7 +62,7 @@ _MODULES = (GANModule, PSNRModule, SRGAN, ESRGAN, FASRGAN, FsSRGAN, FAFsSRGAN, P
 #: the error mask, and optimizers/schedulers
 RUN_MODULE_CLASSES: dict[str, type] = registry(
     *_MODULES,
-    RRDBNet, SRResNet, EDSR, BicubicUpsampler, SharedExtractor,
+    RRDBNet, SRResNet, SRResNetBasicSR, MSRResNet, EDSR, BicubicUpsampler, SharedExtractor,
     VGGStyleDiscriminator, SRGANDiscriminator, EDSRDiscriminator, FsVGGDiscriminator, UNetDiscriminator,
     VanillaGAN, RelativisticAverageGAN, RelativisticStandardGAN, PixelMapGAN,
     PixelLoss, TVLoss, FineGrainedAttentionLoss, ErrorMask,

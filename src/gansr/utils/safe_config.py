@@ -36,6 +36,7 @@ from gansr.archs.msrresnet import MSRResNet
 from gansr.archs.rrdbnet import RRDBNet
 from gansr.archs.shared_extractor import SharedExtractor
 from gansr.archs.srresnet import SRResNet
+from gansr.archs.srresnet_basicsr import SRResNetBasicSR
 from gansr.utils.checkpoint import CheckpointMismatchError
 from gansr.utils.errors import GansrError
 
@@ -58,7 +59,8 @@ def registry(*classes: type, public: Mapping[str, type] | None = None) -> dict[s
 
 
 # The networks a generator file may describe: generators and Fs-SRGAN's shared extractor, by import path.
-ARCHITECTURES: dict[str, type] = registry(RRDBNet, SRResNet, MSRResNet, EDSR, BicubicUpsampler, SharedExtractor)
+ARCHITECTURES: dict[str, type] = registry(RRDBNet, SRResNet, SRResNetBasicSR, MSRResNet, EDSR, BicubicUpsampler,
+                                          SharedExtractor)
 
 
 def _is_plain(value: object) -> bool:
