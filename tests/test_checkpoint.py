@@ -61,7 +61,7 @@ def test_a_file_changed_after_it_was_written_is_refused_naming_the_member(tmp_pa
     write_image(tmp_path / "in.png", torch.rand(3, 8, 8))
     with pytest.raises(SystemExit) as refused:
         upscale_main(["--checkpoint", str(path), "--input", str(tmp_path / "in.png"), "--output", str(tmp_path / "o")])
-    assert str(refused.value) == (f"gansr-upscale: {path} is damaged: its member {info.filename} fails its CRC-32 "
+    assert str(refused.value) == (f"gansr-upscale: error: {path} is damaged: its member {info.filename} fails its CRC-32 "
                                   "check (the file changed after it was written); use another copy or an earlier "
                                   "checkpoint")
     legacy = tmp_path / "legacy.pth"

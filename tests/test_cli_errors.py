@@ -79,7 +79,7 @@ EVAL_CASES = {
     "unsafe file": (["checkpoint={unsafe}"], ["refused to unpickle", "posix.system"]),
     "negative tile": (["tile=-5"], ["tile=-5", ">= 0"]),
     "unknown device": (["device=bogus"], ["device=bogus: not a device name"]),
-    "YAML tag in a run config": (["checkpoint={tagged}"], ["config.yaml", "not a plain YAML run config", "python/object"]),
+    "YAML tag in a run config": (["checkpoint={tagged}"], ["config.yaml", "not YAML that gansr reads as data", "python/object"]),
 }
 
 

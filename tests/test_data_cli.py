@@ -58,8 +58,9 @@ def test_downscale_refuses_to_replace_its_inputs(tmp_path, capsys):
     _save(tmp_path / "d" / "b.png", _rgb(32, 32, 1))
     before = {p.name: p.read_bytes() for p in (tmp_path / "d").iterdir()}
     spelled = tmp_path / "d" / ".." / "d"
-    assert downscale.main(["--hr", str(tmp_path / "d"), "--out", str(spelled), "--suffix", ""]) == 1
-    err = capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # gansr.cli.errors: the one-line error of every command
+        downscale.main(["--hr", str(tmp_path / "d"), "--out", str(spelled), "--suffix", ""])
+    err = str(info.value)
     assert f"the output {spelled / 'a.png'} is the input HR image {tmp_path / 'd' / 'a.png'}" in err
     assert "give another --out or --suffix" in err and len(err.strip().splitlines()) == 1
     assert {p.name: p.read_bytes() for p in (tmp_path / "d").iterdir()} == before

@@ -1,6 +1,8 @@
 """experiments/<table>/reference.csv transcriptions and a one-row smoke table run (gansr.tables)."""
 from __future__ import annotations
 
+import types
+
 import csv
 import shutil
 from pathlib import Path
@@ -131,7 +133,7 @@ def test_smoke_mask_table_header_says_the_mask_rows_equal_their_baselines(shared
 
     monkeypatch.setattr(spec, "EXPERIMENTS_DIR", tmp_path / "experiments")
     shutil.copytree(Path("experiments/mask"), tmp_path / "experiments" / "mask")
-    monkeypatch.setattr(run, "train_smoke", lambda *args: None)
+    monkeypatch.setattr(run, "train_smoke", lambda *args: types.SimpleNamespace(preempted_by=None))
     monkeypatch.setattr(run, "score_generator", lambda *args, **kwargs: {"Set5": {"psnr_y": 20.0}})
     train_hr = tmp_path / "T91" / "HR"
     train_hr.mkdir(parents=True)
