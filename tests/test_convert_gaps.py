@@ -1,6 +1,6 @@
 """gansr-convert's gaps of issue 24 (item 2), one test per row of its table: BasicSR model-zoo files holding only
-``params_ema``, BasicSR's EDSR key layout, gansr generator files converted with the config they store, and
-conversions that would drop part of the network refused."""
+``params_ema``, BasicSR's EDSR and MSRResNet key layouts, the FASRGAN repository's sr_resnet without BN, gansr
+generator files converted with the config they store, and conversions that would drop part of the network refused."""
 from __future__ import annotations
 
 import warnings
@@ -175,3 +175,77 @@ def test_basicsr_msrresnet_converts_and_computes_the_same(tmp_path):
     x = torch.rand(1, 3, 6, 7)
     with torch.no_grad():
         assert (load_generator(tmp_path / "G.pth")(x) - basicsr_msrresnet_forward(state, x, 2)).abs().max() <= 1e-5
+
+
+def fasrgan_srresnet_state(num_feat: int, num_block: int, num_up: int, batch_norm: bool = False,
+                           seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random tensors under the state-dict names of the FASRGAN repository's ``SRResNet`` (``sr_resnet``,
+    ``codes/models/modules/architecture.py``) as its ``block.sequential`` flattens them, made here, not by gansr:
+    ``model.0`` fea_conv; ``model.1.sub.N.res.{0,2}`` the ResNetBlocks (conv, ReLU, conv; with BN: conv, BN, ReLU,
+    conv, BN = ``res.{0,1,3,4}``); ``model.1.sub.<num_block>`` the LR conv; ``model.{2+3k}`` the up-sampling convs
+    (conv, PixelShuffle, ReLU each); then HR_conv0 (conv, ReLU) and HR_conv1."""
+    generator = torch.Generator().manual_seed(seed)
+    block_convs = ("res.0", "res.3") if batch_norm else ("res.0", "res.2")
+    shapes = {"model.0": (num_feat, 3), f"model.1.sub.{num_block}": (num_feat, num_feat)}
+    shapes |= {f"model.1.sub.{i}.{conv}": (num_feat, num_feat) for i in range(num_block) for conv in block_convs}
+    shapes |= {f"model.{2 + 3 * k}": (4 * num_feat, num_feat) for k in range(num_up)}
+    shapes |= {f"model.{2 + 3 * num_up}": (num_feat, num_feat), f"model.{4 + 3 * num_up}": (3, num_feat)}
+    state = {}
+    for name, (out_channels, in_channels) in shapes.items():
+        state[f"{name}.weight"] = torch.randn(out_channels, in_channels, 3, 3, generator=generator) * 0.1
+        state[f"{name}.bias"] = torch.randn(out_channels, generator=generator) * 0.01
+    if batch_norm:
+        for i in range(num_block):
+            for bn in ("res.1", "res.4"):
+                for field in ("weight", "bias", "running_mean", "running_var"):
+                    state[f"model.1.sub.{i}.{bn}.{field}"] = torch.rand(num_feat, generator=generator)
+                state[f"model.1.sub.{i}.{bn}.num_batches_tracked"] = torch.tensor(0)
+    return state
+
+
+def fasrgan_srresnet_forward(state: dict[str, torch.Tensor], x: torch.Tensor, num_block: int,
+                             num_up: int) -> torch.Tensor:
+    """The FASRGAN repository's SRResNet (norm_type None, ReLU, mode CNA, pixel-shuffle up-sampling) from its
+    definition, with plain functional ops: ``model.1`` is ShortcutBlock(blocks + LR conv)."""
+    conv = lambda t, name: F.conv2d(t, state[f"{name}.weight"], state[f"{name}.bias"], padding=1)  # noqa: E731
+    feat = conv(x, "model.0")
+    res = feat
+    for i in range(num_block):
+        res = res + conv(F.relu(conv(res, f"model.1.sub.{i}.res.0")), f"model.1.sub.{i}.res.2")
+    out = feat + conv(res, f"model.1.sub.{num_block}")
+    for k in range(num_up):
+        out = F.relu(F.pixel_shuffle(conv(out, f"model.{2 + 3 * k}"), 2))
+    return conv(F.relu(conv(out, f"model.{2 + 3 * num_up}")), f"model.{4 + 3 * num_up}")
+
+
+def test_fasrgan_srresnet_layout_has_the_papers_parameter_count():
+    """nf 64, nb 16, x4: the FASRGAN paper's 1.554K (its SRGAN rows), as gansr's SRResNetBasicSR has."""
+    state = fasrgan_srresnet_state(num_feat=64, num_block=16, num_up=2)
+    assert sum(v.numel() for v in state.values()) == 1_554_499
+
+
+def test_fasrgan_srresnet_converts_and_computes_the_same(tmp_path):
+    """Before: refused, keys mapped as the old RRDBNet layout (missing body.N.body.0, unexpected model.1.sub.N.res)."""
+    state = fasrgan_srresnet_state(num_feat=8, num_block=2, num_up=2)
+    torch.save(state, tmp_path / "SRGAN_G.pth")
+    convert_cli.main(["--checkpoint", str(tmp_path / "SRGAN_G.pth"), "--arch", "srresnet_basicsr", "--out",
+                      str(tmp_path / "G.pth"), "--set", "num_feat=8", "num_block=2"])
+    x = torch.rand(1, 3, 6, 7)
+    with torch.no_grad():
+        assert (load_generator(tmp_path / "G.pth")(x) - fasrgan_srresnet_forward(state, x, 2, 2)).abs().max() <= 1e-5
+    convert_cli.main(["--checkpoint", str(tmp_path / "G.pth"), "--scheme", "old", "--out", str(tmp_path / "back.pth")])
+    back = safe_load(tmp_path / "back.pth")
+    assert sorted(back) == sorted(state)
+    assert all(torch.equal(back[k], state[k]) for k in state)
+    with pytest.raises(ValueError, match="RRDBNet"):
+        convert_cli.main(["--checkpoint", str(tmp_path / "G.pth"), "--scheme", "esrgan", "--out",
+                          str(tmp_path / "esrgan.pth")])
+
+
+def test_fasrgan_srresnet_with_batch_norm_is_refused(tmp_path):
+    """norm_type batch: refused in one line naming the file and the BN keys (SRResNetBasicSR has no BN)."""
+    torch.save(fasrgan_srresnet_state(num_feat=8, num_block=2, num_up=2, batch_norm=True), tmp_path / "bn.pth")
+    with pytest.raises(RuntimeError, match=r"bn\.pth.*batch norm.*model\.1\.sub\.0\.res\.1\.weight"):
+        convert_cli.main(["--checkpoint", str(tmp_path / "bn.pth"), "--arch", "srresnet_basicsr", "--out",
+                          str(tmp_path / "G.pth"), "--set", "num_feat=8", "num_block=2"])
+    assert not (tmp_path / "G.pth").exists()

@@ -9,6 +9,7 @@
     gansr-convert --checkpoint outputs/train/<run>/checkpoints/last.ckpt --out G.pth
     gansr-convert --checkpoint EDSR_Lx4_f256b32_DIV2K_official-76ee1c8f.pth --arch edsr --out G.pth   # BasicSR EDSR
     gansr-convert --checkpoint MSRResNet_x4.pth --arch msrresnet --key params_ema --out G.pth       # BasicSR
+    gansr-convert --checkpoint SRGAN_G.pth --arch srresnet_basicsr --out G.pth    # FASRGAN repo sr_resnet, no BN
     gansr-convert --checkpoint G.pth --scheme esrgan --out RRDB_for_official_test.pth
 
 A training run's Lightning checkpoint (``.ckpt`` inside its run folder) is converted with the architecture the run
@@ -21,7 +22,8 @@ extractor, the demo generator's bicubic image skip) is refused, saying why.
 
 BasicSR files: ``params`` is used (``--key params_ema`` for the EMA weights); a file holding only ``params_ema`` (the
 model-zoo layout) needs no ``--key``. BasicSR's EDSR names (``conv_first``, ``body.N.conv1``, ``conv_after_body``)
-are mapped to gansr's EDSR, its MSRResNet names (``upconv1``, ``conv_hr``) to ``--arch msrresnet``. Files of
+are mapped to gansr's EDSR, its MSRResNet names (``upconv1``, ``conv_hr``) to ``--arch msrresnet``. The FASRGAN
+repository's ``sr_resnet`` without BN (``model.1.sub.N.res.{0,2}``) is mapped to ``--arch srresnet_basicsr``. Files of
 other architectures (Real-ESRGAN's compact net, SwinIR, ...) need no conversion: gansr-upscale and gansr-eval run
 them through spandrel (docs/inference.md).
 
@@ -29,7 +31,8 @@ The weights are loaded strictly into the network the config builds, so a file of
 fails here, naming the keys, rather than at upscaling time. Output (``--scheme gansr``): ``{"params": G,
 "extractor": E (Fs-SRGAN only), "config": {"generator": ..., "extractor": ..., "scale": s}}`` - the generator file
 format of ``gansr.inference.load_generator_file``. ``--scheme esrgan|old`` writes a plain RRDBNet state dict with
-the official key names instead (for the official test scripts).
+the official key names instead (for the official test scripts); ``--scheme old`` writes an SRResNetBasicSR with the
+FASRGAN repository's ``sr_resnet`` names.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from gansr.inference import (
     run_generator_config,
 )
 from gansr.utils.checkpoint import (
+    CheckpointMismatchError,
     detect_scheme,
     extract_state_dict,
     from_gansr_keys,
@@ -114,10 +118,15 @@ def resolve(node: Mapping, scale: int, overrides: list[str], source: str) -> dic
     return resolve_references({"scale": scale, "network": _merged(node, update)}, "network", source)
 
 
-def load_network(config: Mapping, checkpoint: Mapping, key: str | None) -> nn.Module:
+def load_network(config: Mapping, checkpoint: Mapping, key: str | None, path: str) -> nn.Module:
     """Build the network of ``config`` (one of gansr's architectures, as a generator file stores it), once its
-    meta-device twin fits the weights, and load ``checkpoint`` into it strictly (any key scheme)."""
-    network = build_architecture(config, "--arch", weights=read_state_dict(checkpoint, key))
+    meta-device twin fits the weights, and load ``checkpoint`` (read from ``path``) into it strictly (any key
+    scheme). A file whose keys cannot be mapped (e.g. an sr_resnet with BN) fails naming ``path``."""
+    try:
+        weights = read_state_dict(checkpoint, key)
+    except CheckpointMismatchError as err:
+        raise CheckpointMismatchError(f"{path}: {err}") from None
+    network = build_architecture(config, "--arch", weights=weights)
     load_generator_weights(network, checkpoint, strict=True, key=key)
     return network
 
@@ -192,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--extractor-key", help="E entry: extractor (default in gansr files and .ckpt) | generator_ema.extractor")
     add("--extractor-set", dest="extractor_overrides", nargs="*", default=[], metavar="K=V", help="E args: num_block=2")
     add("--scheme", choices=["gansr", "esrgan", "old"], default="gansr",
-        help="gansr: generator file (default); esrgan/old: plain RRDBNet state dict with official names")  # fmt: skip
+        help="gansr: generator file (default); esrgan/old: plain RRDBNet state dict with official names "
+             "(old: also srresnet_basicsr as the FASRGAN repo's sr_resnet)")  # fmt: skip
     return parser
 
 
@@ -230,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
                      "gansr-upscale and gansr-eval read them through spandrel)")
     else:
         generator_config = resolve(generator_node(args.arch), args.scale, args.overrides, f"--arch {args.arch}")
-    generator = load_network(generator_config, checkpoint, args.key)
+    generator = load_network(generator_config, checkpoint, args.key, args.checkpoint)
     check_nothing_dropped(recorded or {}, generator, args)
     if args.scheme != "gansr":
         output = from_gansr_keys(_tensors(generator), args.scheme)
@@ -241,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
             extractor_file = safe_load(args.extractor)
             extractor_config = resolve(extractor_node(), args.scale, args.extractor_overrides, "--extractor-set")
             key = _extractor_key(extractor_file, args.extractor_key)
-            output["extractor"] = _tensors(load_network(extractor_config, extractor_file, key))
+            output["extractor"] = _tensors(load_network(extractor_config, extractor_file, key, args.extractor))
         output["config"] = {
             "generator": generator_config,
             "extractor": extractor_config,

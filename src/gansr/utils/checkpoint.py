@@ -8,7 +8,8 @@
   ``model.0``/``model.1.sub.N.RDBk.convj.0`` of [FA]/[BSR-2019], [ESR] ``RRDB_trunk``/``trunk_conv``/``upconv1``/
   ``HRconv``, [BSR] = gansr ``body.N.rdbk``/``conv_body``/``conv_up1``/``conv_hr``), the Fs-SRGAN extractor's nb=1
   unwrapped keys ``model.1.sub.RDBk...``, PESR's ``embed``/``upsample`` (-> EDSR's ``head``/``tail``) and BasicSR's
-  EDSR and MSRResNet names (``conv_first``/``body.N.conv1``/``conv_after_body``/``upsample``/``upconv1``).
+  EDSR and MSRResNet names (``conv_first``/``body.N.conv1``/``conv_after_body``/``upsample``/``upconv1``), and
+  the FASRGAN repository's ``sr_resnet`` without BN (``model.1.sub.N.res.{0,2}``) <-> gansr's SRResNetBasicSR.
 * :func:`load_generator_weights` - all of the above, then a strict load that names the keys that do not fit.
 """
 
@@ -153,10 +154,13 @@ def extract_state_dict(obj: Mapping, key: str | None = None) -> StateDict:
 
 # ----------------------------------------------------------------------------------------------- key schemes
 def detect_scheme(state: Mapping[str, torch.Tensor]) -> str:
-    """``"old"`` (sequential ``model.N``), ``"esrgan"`` (``RRDB_trunk``...), ``"pesr"`` (``embed``),
+    """``"old"`` (sequential ``model.N``), ``"old_srresnet"`` (the FASRGAN repository's sequential ``sr_resnet``:
+    ``model.1.sub.N.res.M``), ``"esrgan"`` (``RRDB_trunk``...), ``"pesr"`` (``embed``),
     ``"basicsr_edsr"`` (BasicSR's EDSR: ``conv_first``, ``body.N.conv1``, ``conv_after_body``),
     ``"basicsr_msrresnet"`` (BasicSR's MSRResNet: ``upconv1``, ``conv_hr``) or ``"gansr"``."""
     keys = list(state)
+    if any(re.match(r"^model\.1\.sub\.\d+\.res\.", k) for k in keys):
+        return "old_srresnet"
     if any(k.startswith(("model.0.", "model.1.sub.")) for k in keys):
         return "old"
     if any(k.startswith(("RRDB_trunk.", "trunk_conv.", "HRconv.")) for k in keys):
@@ -231,6 +235,45 @@ def _gansr_to_old_rules(state: Mapping[str, torch.Tensor]) -> list[tuple[str, st
     ]
 
 
+def _old_srresnet_rules(state: Mapping[str, torch.Tensor]) -> list[tuple[str, str]]:
+    """The FASRGAN repository's ``SRResNet`` (``codes/models/modules/architecture.py``, ``which_model_G: sr_resnet``,
+    ``norm_type: null``, mode CNA, pixel-shuffle) -> :class:`~gansr.archs.srresnet_basicsr.SRResNetBasicSR` names.
+
+    Its ``block.sequential`` flattens the nested blocks: ``model.0`` fea_conv, ``model.1.sub.N.res.{0,2}`` the
+    ResNetBlocks' convs (``res.1`` their ReLU), ``model.1.sub.<nb>`` the LR conv, ``model.{2+3k}`` the up-sampling
+    convs (conv, PixelShuffle, ReLU each), then HR_conv0 (conv, ReLU) and HR_conv1. With ``norm_type: batch`` the
+    BN layers sit at ``res.1``/``res.4``: refused, SRResNetBasicSR has none."""
+    norm = [k for k in state if k.endswith("running_mean") or re.match(r"^model\.1\.sub\.\d+\.res\.[14]\.", k)]
+    if norm:
+        raise CheckpointMismatchError(f"an sr_resnet with batch norm (norm_type batch: {_examples(norm)}): gansr's "
+                                      "srresnet_basicsr has no BN layers; only norm_type null files convert")
+    indices = _top_level_indices(state, "model.", 2)
+    if len(indices) < 2:
+        raise CheckpointMismatchError(f"an sr_resnet without its HR convs (model.N, N >= 2: {indices}): not SRResNet")
+    *ups, hr, last = indices
+    names = {i: f"upsample.{3 * n}" for n, i in enumerate(ups)} | {hr: "conv_hr", last: "conv_last"}
+    return [
+        (r"^model\.0\.", "conv_first."),
+        (r"^model\.1\.sub\.(\d+)\.res\.([02])\.", r"body.\1.body.\2."),
+        (r"^model\.1\.sub\.\d+\.(weight|bias)$", r"conv_body.\1"),
+        *((rf"^model\.{i}\.", f"{name}.") for i, name in names.items()),
+    ]
+
+
+def _gansr_to_old_srresnet_rules(state: Mapping[str, torch.Tensor]) -> list[tuple[str, str]]:
+    """The inverse of :func:`_old_srresnet_rules`."""
+    num_block = len({m.group(1) for k in state if (m := re.match(r"^body\.(\d+)\.", k))})
+    num_up = len(_top_level_indices(state, "upsample.", 0))
+    return [
+        (r"^conv_first\.", "model.0."),
+        (r"^body\.(\d+)\.body\.([02])\.", r"model.1.sub.\1.res.\2."),
+        (r"^conv_body\.", f"model.1.sub.{num_block}."),
+        *((rf"^upsample\.{3 * k}\.", f"model.{2 + 3 * k}.") for k in range(num_up)),
+        (r"^conv_hr\.", f"model.{2 + 3 * num_up}."),
+        (r"^conv_last\.", f"model.{4 + 3 * num_up}."),
+    ]
+
+
 def _pesr_rules(state: Mapping[str, torch.Tensor]) -> list[tuple[str, str]]:
     """PESR ``upsample.{0,2,..,last}`` = EDSR ``tail.0.{0,2,..}`` + ``tail.1``; ``embed`` = ``head.0``."""
     indices = _top_level_indices(state, "upsample.", 0)
@@ -275,6 +318,8 @@ def to_gansr_keys(state: Mapping[str, torch.Tensor]) -> StateDict:
     scheme = detect_scheme(state)
     if scheme == "old":
         return _rename(state, _OLD_TO_GANSR + _old_tail_rules(state))
+    if scheme == "old_srresnet":
+        return _rename(state, _old_srresnet_rules(state))
     if scheme == "esrgan":
         return _rename(state, _ESRGAN_TO_GANSR)
     if scheme == "pesr":
@@ -288,11 +333,16 @@ def to_gansr_keys(state: Mapping[str, torch.Tensor]) -> StateDict:
 
 def from_gansr_keys(state: Mapping[str, torch.Tensor], scheme: str) -> StateDict:
     """Rename an RRDBNet/extractor state dict from gansr names to ``"esrgan"`` (new arch, [ESR] ``test.py``) or
-    ``"old"`` (sequential, [FA]/[BSR-2019] ``test.py``) names; ``"gansr"`` returns a copy."""
+    ``"old"`` (sequential, [FA]/[BSR-2019] ``test.py``) names, or an SRResNetBasicSR one to ``"old"`` (the FASRGAN
+    repository's ``sr_resnet`` names); ``"gansr"`` returns a copy."""
     if scheme == "gansr":
         return dict(state)
-    if "conv_first.weight" not in state:
-        raise ValueError(f"the '{scheme}' key scheme exists for RRDBNet and the shared extractor only")
+    srresnet = "conv_body.weight" in state and "body.0.body.0.weight" in state
+    if scheme == "old" and srresnet:
+        return _rename(state, _gansr_to_old_srresnet_rules(state))
+    if "conv_first.weight" not in state or not any(".rdb" in k for k in state):
+        raise ValueError(f"the '{scheme}' key scheme exists for RRDBNet and the shared extractor only (and 'old' "
+                         "for srresnet_basicsr)")
     if scheme == "esrgan":
         return _rename(state, _GANSR_TO_ESRGAN)
     if scheme == "old":
