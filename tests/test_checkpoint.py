@@ -18,13 +18,11 @@ from gansr.inference import load_generator_file
 from gansr.utils.checkpoint import (
     CheckpointMismatchError,
     UnsafeCheckpointError,
-    detect_scheme,
     extract_state_dict,
-    from_gansr_keys,
     load_generator_weights,
     safe_load,
-    to_gansr_keys,
 )
+from gansr.utils.key_schemes import detect_scheme, from_gansr_keys, to_gansr_keys
 
 
 def tiny_rrdbnet(scale: int = 4, num_block: int = 2, seed: int = 0) -> RRDBNet:

@@ -13,7 +13,8 @@ from gansr.archs.edsr import EDSR
 from gansr.archs.rrdbnet import RRDBNet
 from gansr.cli import convert as convert_cli
 from gansr.inference import load_generator
-from gansr.utils.checkpoint import detect_scheme, extract_state_dict, safe_load
+from gansr.utils.checkpoint import extract_state_dict, safe_load
+from gansr.utils.key_schemes import detect_scheme
 
 TINY = ["num_feat=8", "num_block=1", "num_grow_ch=4"]
 DIV2K_MEAN = torch.tensor([0.4488, 0.4371, 0.4040]).view(1, 3, 1, 1)  # BasicSR EDSR's default rgb_mean

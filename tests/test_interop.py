@@ -13,7 +13,7 @@ from gansr.archs.rrdbnet import RRDBNet
 from gansr.cli import convert as convert_cli
 from gansr.data.image_io import write_image
 from gansr.inference import load_generator
-from gansr.utils.checkpoint import from_gansr_keys
+from gansr.utils.key_schemes import from_gansr_keys
 from gansr.utils.interop import ForeignGenerator, UnrecognisedWeightsError
 
 spandrel = pytest.importorskip("spandrel")

@@ -36,7 +36,6 @@ from test_reference_steps import (
     TinyG,
     data,
     fit,
-    initial_sr,
     max_difference,
     ref_adam_step,
     ref_e,

@@ -57,13 +57,12 @@ from gansr.inference import (
 )
 from gansr.utils.checkpoint import (
     CheckpointMismatchError,
-    detect_scheme,
     extract_state_dict,
-    from_gansr_keys,
     load_generator_weights,
     read_state_dict,
     safe_load,
 )
+from gansr.utils.key_schemes import detect_scheme, from_gansr_keys
 from gansr.utils.errors import InvalidValueError
 from gansr.utils.output_paths import check_not_an_input, check_writable_file, save_weights
 from gansr.utils.safe_config import UnsafeConfigError, build_architecture
