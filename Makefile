@@ -39,7 +39,7 @@ weights: $(STAMP) ## download and check VGG19, AlexNet (LPIPS), NIQE and NRQM fi
 
 $(DEV_STAMP): $(STAMP) requirements-dev.txt requirements-export.txt
 	@echo "make: installing requirements-dev.txt (pytest, pytest-xdist, the notebook kernel, Optuna) and requirements-export.txt (onnx, onnxscript, onnxruntime: the [export] extra) into $(VENV) (pip)"
-	$(PY) -m pip install --quiet -r requirements-dev.txt -r requirements-export.txt
+	$(PY) -m pip install --quiet --no-warn-conflicts -r requirements-dev.txt -r requirements-export.txt
 	touch $(DEV_STAMP)
 
 install-dev: $(DEV_STAMP) ## also install what the tests, the notebook, Optuna sweeps and gansr-export need (requirements-dev.txt, requirements-export.txt)
