@@ -182,6 +182,8 @@ stop() {
         rm -f "$DIR/$node.anchor.pid" "$DIR/slurmd.$node.pid"
         if [ -e "/run/netns/$node" ]; then ip netns del "$node"; fi
     done
+    # a start stopped between creating the veth pair and moving it into the namespaces leaves it on the host
+    if ip link show gansr-mn1 >/dev/null 2>&1; then ip link del gansr-mn1; fi
     rm -f "$DIR/slurmctld.pid"
 }
 
