@@ -465,3 +465,17 @@ def test_flat_smoke_output_leaves_niqe_empty_without_torch_cov_warning(shared_da
         scores = score_generator(Path("G.pth"), [images], ["niqe"], "0.1", shared_data / NIQE_PARAMS)
     assert math.isnan(scores["flat"]["niqe"])
     assert not [w for w in caught if "degrees of freedom" in str(w.message)]
+
+
+def test_paper_overrides_go_only_to_the_stages_that_read_them(capsys, tmp_path):
+    """``--override discriminator.num_feat=4`` on a table with a PSNR stage: gansr-train refuses keys that nothing
+    reads, so the PSNR stage's command must not get it (it did, and the two-node chain's stage job failed)."""
+    from gansr.tables.run import run_table
+
+    run_table("srgan", scale="paper", rows=["SRGAN-MSE"], output_root=tmp_path, wandb=False,
+              overrides=["discriminator.num_feat=4", "generator.num_feat=8"])
+    commands = [line for line in capsys.readouterr().out.splitlines() if line.startswith("gansr-train")]
+    stage, row = commands
+    assert "experiment=srresnet_psnr" in stage and "discriminator.num_feat=4" not in stage
+    assert "generator.num_feat=8" in stage
+    assert "discriminator.num_feat=4" in row and "generator.num_feat=8" in row

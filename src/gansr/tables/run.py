@@ -132,6 +132,22 @@ def released_generator(row: Row, run_dir: Path, download: bool = True) -> Path:
 SUBMITTED = re.compile(r"^\[gansr\] submitted SLURM job (\S+):", re.MULTILINE)
 
 
+def stage_extra_overrides(run, overrides: list[str]) -> list[str]:
+    """The ``--override`` values that apply to ``run``'s stage: a PSNR stage reads no discriminator, GAN objective
+    or adversarial loss, and ``gansr-train`` refuses keys that nothing reads (docs/configs.md), so such overrides
+    go to the GAN runs only (:func:`gansr.training.config_keys.stage_overrides`, as ``gansr-demo`` does)."""
+    import tempfile
+
+    from gansr.cli import compose_config
+    from gansr.cli.train import TRAIN_READS
+    from gansr.training.config_keys import stage_overrides
+
+    if not overrides:
+        return []
+    with tempfile.TemporaryDirectory() as scratch:
+        return stage_overrides(compose_config(list(run.hydra_overrides), scratch), TRAIN_READS, overrides)
+
+
 def submit_paper_runs(table: TableSpec, output_root: Path, rows: list[str] | None = None,
                       overrides: list[str] = (), precision: str = TABLE_PRECISION) -> dict[str, str]:
     """Queue :func:`~gansr.tables.plan.paper_commands` on SLURM (``hydra/launcher=submitit_slurm`` + ``overrides``):
@@ -139,7 +155,7 @@ def submit_paper_runs(table: TableSpec, output_root: Path, rows: list[str] | Non
     one command queues a whole table. Returns ``{run name: SLURM job id}``."""
     jobs: dict[str, str] = {}
     for run, command in zip(paper_runs(table, rows), paper_commands(table, output_root, rows, precision)):
-        command = [*command, "hydra/launcher=submitit_slurm", *overrides]
+        command = [*command, "hydra/launcher=submitit_slurm", *stage_extra_overrides(run, overrides)]
         if run.init_from:
             command.append(f"++hydra.launcher.additional_parameters.dependency=afterok:{jobs[run.init_from]}")
         print(shlex.join(command), flush=True)
@@ -180,8 +196,8 @@ def run_table(table_name: str, scale: str = "smoke", eval_only: bool = False, *,
         if slurm and execute:
             submit_paper_runs(table, output_root, rows, overrides, precision)
             return None
-        for command in paper_commands(table, output_root, rows, precision):
-            command += [*(["hydra/launcher=submitit_slurm"] if slurm else []), *overrides]
+        for run, command in zip(paper_runs(table, rows), paper_commands(table, output_root, rows, precision)):
+            command += [*(["hydra/launcher=submitit_slurm"] if slurm else []), *stage_extra_overrides(run, overrides)]
             print(shlex.join(command), flush=True)
             if execute:
                 run_stage_command(command)
