@@ -44,13 +44,15 @@ $(DEV_STAMP): $(STAMP) requirements-dev.txt requirements-export.txt
 
 install-dev: $(DEV_STAMP) ## also install what the tests, the notebook, Optuna sweeps and gansr-export need (requirements-dev.txt, requirements-export.txt)
 
-# The SLURM tests (tests/slurm) start a single-node SLURM cluster on this machine; SLURM=0 leaves them out.
-SLURM_NOTE := make test: tests/slurm start munged, slurmctld and slurmd (state in /tmp/gansr-slurm, stopped at the end)$(if $(filter 0,$(shell id -u)),; as root they first install slurm-wlm and munge with apt-get when missing,; without root and without slurm-wlm they are skipped). SLURM=0 leaves them out.
-PYTEST_ARGS := -q -n $(TEST_JOBS) --dist loadgroup $(if $(filter 0,$(SLURM)),--ignore=tests/slurm)
+# The SLURM tests (tests/slurm) start a single-node SLURM cluster, then a two-node one in network namespaces, on this
+# machine; they run after the rest, in one process (the two clusters share munge and /run/netns); SLURM=0 leaves them out.
+SLURM_NOTE := make test: tests/slurm start munged, slurmctld and slurmd (state in /tmp/gansr-slurm, stopped at the end) and a two-node cluster in network namespaces mn1/mn2 (removed at the end)$(if $(filter 0,$(shell id -u)),; as root they first install slurm-wlm and munge with apt-get when missing,; without root and without slurm-wlm they are skipped). SLURM=0 leaves them out.
+PYTEST_ARGS := -q -n $(TEST_JOBS) --dist loadgroup --ignore=tests/slurm
 
-test: $(DEV_STAMP) ## run the test suite in TEST_JOBS=2 processes, one thread each (SLURM=0: without the SLURM tests)
+test: $(DEV_STAMP) ## run the test suite in TEST_JOBS=2 processes, one thread each, then the SLURM tests (SLURM=0: without them)
 	@echo "$(SLURM_NOTE)"
 	OMP_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_ARGS)
+	$(if $(filter 0,$(SLURM)),,OMP_NUM_THREADS=1 $(PY) -m pytest -q -p no:xdist tests/slurm)
 
 test-fast: $(DEV_STAMP) ## the test suite without tests marked slow
 	OMP_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_ARGS) -m "not slow"

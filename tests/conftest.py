@@ -51,10 +51,3 @@ def demo_run(tmp_path_factory) -> Path:
     assert done.returncode == 0, f"gansr-demo failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return out
 
-
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``make test``: ``-n 2 --dist loadgroup``) the SLURM tests share one cluster, so they run
-    in one worker, one after the other (their session fixture starts the cluster once there)."""
-    for item in items:
-        if "slurm" in Path(str(item.fspath)).parent.name:
-            item.add_marker(pytest.mark.xdist_group("slurm"))
